@@ -1,0 +1,115 @@
+"""The driver loop against an in-process executor with a synthetic objective."""
+
+import time
+
+from transfer_automl.executors.base import Executor, TrialContext
+from transfer_automl.search import Budget, run_search
+from transfer_automl.space import Choice, Float, SearchSpace
+from transfer_automl.study import Study
+from transfer_automl.trial import EpochMetrics, TrialResult, TrialState
+
+CTX = TrialContext("manifest.json", "run", "features", "backbones")
+
+
+def _space():
+    return SearchSpace((Float("lr", 1e-4, 1.0, log=True), Choice("epochs", (3, 6))),
+                       {"lr": 0.01, "epochs": 3})
+
+
+class FakeExecutor(Executor):
+    """Runs one epoch per poll; lr > 0.5 raises, so failures are exercised too."""
+
+    def __init__(self, slots=2, epoch_s=0.0):
+        self.slots, self.epoch_s = slots, epoch_s
+        self.running, self.stopped, self.closed = {}, {}, False
+        self.max_seen = 0
+
+    @property
+    def n_slots(self):
+        return self.slots
+
+    def start(self, context):
+        self.context = context
+
+    def submit(self, spec):
+        assert len(self.running) < self.slots
+        self.running[spec.trial_id] = [spec, 0]
+        self.max_seen = max(self.max_seen, len(self.running))
+
+    def poll(self, timeout):
+        time.sleep(self.epoch_s)
+        events = []
+        for trial_id, (spec, epoch) in list(self.running.items()):
+            if spec.config["lr"] > 0.5:
+                events.append(TrialResult(trial_id, TrialState.FAILED, reason="ValueError: boom"))
+                del self.running[trial_id]
+                continue
+            epoch += 1
+            acc = 1.0 - abs(spec.config["lr"] - 0.01) - 0.1 / epoch
+            events.append(EpochMetrics(trial_id, epoch, 1 - acc, acc, 1 - acc, acc, 0.0))
+            self.running[trial_id][1] = epoch
+            if trial_id in self.stopped or epoch == spec.config["epochs"]:
+                state = TrialState.PRUNED if trial_id in self.stopped else TrialState.COMPLETE
+                events.append(TrialResult(trial_id, state, score=acc, best_epoch=epoch,
+                                          reason=self.stopped.get(trial_id, ""),
+                                          artifact=f"{trial_id}.npz"))
+                del self.running[trial_id]
+        return events
+
+    def stop(self, trial_id, reason):
+        self.stopped[trial_id] = reason
+
+    def kill(self, trial_id, reason):
+        self.running.pop(trial_id, None)
+
+    def close(self):
+        self.closed = True
+
+
+def test_runs_max_trials_default_first_and_fills_slots():
+    study = Study(_space(), seed=1)
+    study.enqueue(_space().default, origin="default")
+    ex = FakeExecutor(slots=2)
+    events = []
+    run_search(study, ex, CTX, Budget(max_trials=7, time_budget_s=60), events.append, poll_s=0)
+    assert len(study.trials) == 7
+    assert study.trials["t000"].spec.origin == "default"
+    assert study.trials["t000"].spec.config == _space().default
+    assert ex.max_seen == 2 and ex.closed
+    assert all(r.state.finished for r in study.trials.values())
+    kinds = {e.kind for e in events}
+    assert kinds == {"started", "epoch", "finished"}
+    board = study.leaderboard()
+    assert board[0]["score"] == max(r["score"] for r in board if r["score"] is not None)
+
+
+def test_failed_trials_are_recorded_and_search_goes_on():
+    space = _space()
+    study = Study(space, seed=0)
+    study.enqueue({"lr": 0.9}, origin="bad")
+    study.enqueue({"lr": 0.01}, origin="good")
+    run_search(study, FakeExecutor(slots=1), CTX, Budget(4, 60), poll_s=0)
+    bad = study.trials["t000"]
+    assert bad.state == TrialState.FAILED and "boom" in bad.result.reason
+    assert study.best().spec.trial_id != "t000"
+    assert len(study.trials) == 4
+
+
+def test_time_budget_stops_running_trials():
+    study = Study(_space(), seed=0)
+    study.enqueue({"lr": 0.01, "epochs": 6})
+    ex = FakeExecutor(slots=1, epoch_s=0.05)
+    start = time.monotonic()
+    run_search(study, ex, CTX, Budget(max_trials=50, time_budget_s=0.12), poll_s=0)
+    assert time.monotonic() - start < 5
+    first = study.trials["t000"]
+    assert first.state == TrialState.PRUNED and first.result.reason == "time budget reached"
+    assert len(study.trials) < 50
+
+
+def test_enqueue_skips_duplicates():
+    study = Study(_space(), seed=0)
+    study.enqueue({"lr": 0.01})
+    study.enqueue({"lr": 0.01, "epochs": 3})
+    a, b = study.ask(), study.ask()
+    assert a.origin == "enqueued" and b.origin == "tpe"

@@ -1,0 +1,56 @@
+import pytest
+
+from transfer_automl.errors import InputError
+from transfer_automl.space import Choice, Float, SearchSpace, default_space, fidelity, is_active
+
+
+def test_default_config_is_the_frozen_linear_baseline():
+    space = default_space()
+    cfg = space.default
+    assert cfg["unfrozen_blocks"] == 0 and cfg["augment"] == 0 and cfg["n_dense"] == 0
+    assert fidelity(cfg) == "features"
+
+
+def test_space_covers_head_and_fine_tuning_parameters():
+    names = set(default_space(["a", "b"]).names)
+    for required in ("backbone", "pooling", "n_dense", "units_1", "activation_1", "dropout_1",
+                     "batchnorm_1", "units_2", "optimizer", "learning_rate", "backbone_lr_mult",
+                     "unfrozen_blocks", "weight_decay", "label_smoothing", "batch_size",
+                     "epochs", "resolution", "augment"):
+        assert required in names
+    assert default_space(["a", "b"]).param("backbone").options == ("a", "b")
+
+
+def test_vals_round_trip():
+    space = default_space(["a", "b"])
+    cfg = space.complete({"backbone": "b", "n_dense": 2, "learning_rate": 0.01})
+    assert space.from_vals(space.to_vals(cfg)) == cfg
+
+
+def test_complete_rejects_unknown_and_out_of_range():
+    space = default_space()
+    with pytest.raises(InputError, match="unknown parameters"):
+        space.complete({"nope": 1})
+    with pytest.raises(InputError, match="learning_rate"):
+        space.complete({"learning_rate": 5.0})
+    with pytest.raises(InputError, match="pooling"):
+        space.complete({"pooling": "median"})
+
+
+def test_active_drops_unused_layer_parameters():
+    space = default_space()
+    cfg = space.complete({"n_dense": 1, "unfrozen_blocks": 0})
+    active = space.active(cfg)
+    assert "units_1" in active and "units_2" not in active and "backbone_lr_mult" not in active
+    assert is_active("backbone_lr_mult", {**cfg, "unfrozen_blocks": 2})
+
+
+def test_fidelity_by_config():
+    base = default_space().default
+    assert fidelity({**base, "unfrozen_blocks": 2}) == "activations"
+    assert fidelity({**base, "augment": 0.5}) == "images"
+
+
+def test_duplicate_names_rejected():
+    with pytest.raises(ValueError):
+        SearchSpace((Float("x", 0, 1), Choice("x", (1, 2))), {"x": 0.5})

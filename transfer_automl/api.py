@@ -1,0 +1,160 @@
+"""``fit_auto``: a dataset in, the best fine-tuned model out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transfer_automl.errors import InputError, TransferAutoMLError
+from transfer_automl.executors import Executor, LocalExecutor, TrialContext
+from transfer_automl.result import FitResult
+from transfer_automl.search import Budget, Callback, run_search
+from transfer_automl.space import SearchSpace, default_space
+from transfer_automl.study import Study
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local",)
+
+
+class SearchFailed(TransferAutoMLError):
+    """No trial produced a model; the message lists why the trials failed."""
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/transfer-automl`` or ``~/.cache/transfer-automl``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "transfer-automl"
+
+
+def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
+             executor: str | Executor = "local", n_parallel: int = 1, seed: int = 0,
+             backbones: Sequence[str] | None = None, space: SearchSpace | None = None,
+             trial_timeout_s: float | None = None, cache_dir: str | os.PathLike | None = None,
+             runs_dir: str | os.PathLike | None = None, on_event: Callback | None = None,
+             val_fraction: float = 0.15, test_fraction: float = 0.15) -> FitResult:
+    """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
+
+    Args:
+        dataset: a folder (class sub-folders, or ``train/ val/ test/``), a ``.zip`` of one,
+            or a tuple ``(x, y)`` of NumPy arrays.
+        max_trials: trials to run at most.
+        time_budget_s: wall-clock budget of the search in seconds (the final export comes
+            on top).
+        executor: ``"local"`` (worker processes on this machine) or an ``Executor``.
+        n_parallel: concurrent trials of the local executor.
+        seed: seed of the data split, the sampler and every trial.
+        backbones: catalogue names the search may choose from (default: all installed ones,
+            EfficientNet-Lite0 first).
+        space: a custom search space (default: :func:`default_space` over ``backbones``).
+        trial_timeout_s: kill a single trial after this many seconds.
+        cache_dir: root of the backbone, feature and dataset caches (default:
+            :func:`default_cache_dir`).
+        runs_dir: where runs are written (default: ``cache_dir/runs``).
+        on_event: called with every :class:`~transfer_automl.search.SearchEvent`.
+        val_fraction: share of images for validation when the dataset has no given split.
+        test_fraction: share of images held out for the test score.
+
+    Returns:
+        A :class:`FitResult` with the exported best model.
+    """
+    from transfer_automl.data import load_dataset
+
+    _check_budget(max_trials, time_budget_s, trial_timeout_s)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    data = load_dataset(dataset, val_fraction=val_fraction, test_fraction=test_fraction,
+                        seed=seed, workdir=cache / "datasets")
+    space = space or default_space(_backbones(backbones))
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_dir = Path(runs_dir) if runs_dir is not None else cache / "runs"
+    run_dir = run_dir / run_id
+    run_dir.mkdir(parents=True)
+    manifest = run_dir / "dataset.json"
+    data.save_manifest(manifest)
+    context = TrialContext(str(manifest), str(run_dir), str(cache / "features"),
+                           str(cache / "backbones"))
+    study = Study(space, seed=seed)
+    study.enqueue(space.default, origin="default")
+    log.info("run %s: %d classes, %d/%d/%d images (train/val/test)", run_id,
+             len(data.class_names), len(data.train), len(data.val), len(data.test))
+    run_search(study, _executor(executor, n_parallel), context,
+               Budget(max_trials, time_budget_s, trial_timeout_s), on_event)
+    return _finish(study, data, run_id, run_dir, cache)
+
+
+def _check_budget(max_trials, time_budget_s, trial_timeout_s) -> None:
+    if not isinstance(max_trials, int) or max_trials < 1:
+        raise InputError(f"max_trials: expected an integer >= 1, got {max_trials!r}")
+    if not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0:
+        raise InputError(f"time_budget_s: expected a number of seconds > 0, got {time_budget_s!r}")
+    if trial_timeout_s is not None and trial_timeout_s <= 0:
+        raise InputError(f"trial_timeout_s: expected seconds > 0 or None, got {trial_timeout_s!r}")
+
+
+def _backbones(names: Sequence[str] | None) -> list[str]:
+    from pretrained import available_backbones
+
+    available = list(available_backbones())
+    if names is None:
+        return available
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        raise InputError(f"backbones: expected names from {available}, got {list(names)}")
+    return list(names)
+
+
+def _executor(executor: str | Executor, n_parallel: int) -> Executor:
+    if isinstance(executor, Executor):
+        return executor
+    if executor == "local":
+        return LocalExecutor(n_parallel=n_parallel)
+    raise InputError(f"executor: expected one of {list(EXECUTORS)} or an Executor, got {executor!r}")
+
+
+def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path) -> FitResult:
+    """Export the best trial's model, score it on the test split, explain the run."""
+    from transfer_automl.export import ExportedModel, save_classifier
+
+    best = study.best()
+    if best is None:
+        reasons = sorted({r.result.reason for r in study.finished if r.result and r.result.reason})
+        raise SearchFailed(f"no trial produced a model ({len(study.trials)} tried); "
+                           f"reasons: {'; '.join(reasons) or 'none recorded'}")
+    config = dict(best.spec.config)
+    from pretrained import load_backbone
+
+    from transfer_automl.training._assemble import build_classifier
+
+    backbone = load_backbone(config["backbone"], cache_dir=cache / "backbones")
+    model = build_classifier(backbone, config, len(data.class_names), best.result.artifact)
+    metadata = {"run_id": run_id, "backbone": backbone.spec.name, "config": config,
+                "best_trial": best.spec.trial_id, "val_score": best.result.score,
+                "class_names": list(data.class_names), "data_report": data.report.to_dict()}
+    exported = ExportedModel(save_classifier(model, config["resolution"], run_dir / "model",
+                                             data.class_names, metadata))
+    test_score = None
+    if len(data.test):
+        predicted = exported.predict_proba(list(data.test.paths)).argmax(axis=1)
+        test_score = float((predicted == data.test.labels).mean())
+    return FitResult(run_id=run_id, best_config=config, best_score=float(best.result.score),
+                     test_score=test_score, leaderboard=study.leaderboard(), group=None,
+                     data_report=data.report.to_dict(),
+                     explanation=_explain(study, best), model=exported)
+
+
+def _explain(study: Study, best) -> str:
+    states = [r.state.value for r in study.trials.values()]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+    cfg = best.spec.config
+    head = "a linear head" if cfg["n_dense"] == 0 else f"a {cfg['n_dense']}-layer MLP head"
+    tuning = ("the backbone frozen" if cfg["unfrozen_blocks"] == 0
+              else f"the top {cfg['unfrozen_blocks']} backbone blocks fine-tuned")
+    return (f"{len(states)} trials ({counts}). Best: trial {best.spec.trial_id} "
+            f"(from {best.spec.origin}), {head} on {cfg['backbone']} at "
+            f"{cfg['resolution']} px with {tuning}, validation accuracy "
+            f"{best.result.score:.4f} at epoch {best.result.best_epoch}.")

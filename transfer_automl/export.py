@@ -1,0 +1,122 @@
+"""Exported models: a SavedModel with preprocessing inside, plus labels.json and metadata.json.
+
+``load_model`` needs only TensorFlow, NumPy and Pillow: no training code, no backbone cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transfer_automl.errors import InputError
+
+LABELS = "labels.json"
+METADATA = "metadata.json"
+PREDICT_BATCH = 32
+
+
+def save_classifier(model, resolution: int, out_dir: str | os.PathLike,
+                    class_names: Sequence[str], metadata: dict[str, Any]) -> Path:
+    """Write ``model`` (images in [0, 255] at ``resolution`` -> logits) as a SavedModel.
+
+    The serving signature takes float32 images ``[batch, height, width, 3]`` in [0, 255] of
+    any size, resizes them exactly as training did and returns class probabilities.
+    """
+    import tensorflow as tf
+
+    from transfer_automl.training._pipeline import resize
+
+    class Classifier(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.resolution = tf.constant(resolution)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def serve(self, images):
+            x = tf.cast(tf.map_fn(lambda im: resize(im, resolution), images,
+                                  fn_output_signature=tf.uint8), tf.float32)
+            return {"probabilities": tf.nn.softmax(self.model(x, training=False), axis=-1)}
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module = Classifier()
+    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    (out / LABELS).write_text(json.dumps(list(class_names), indent=1))
+    (out / METADATA).write_text(json.dumps({**metadata, "resolution": resolution}, indent=1,
+                                           default=str))
+    return out
+
+
+class ExportedModel:
+    """A classifier loaded from an export directory.
+
+    Args:
+        path: a directory written by ``FitResult.export`` (or ``save_classifier``).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        if not (path / LABELS).is_file() or not (path / "saved_model.pb").is_file():
+            raise InputError(f"{path}: not an exported model (expected saved_model.pb and "
+                             f"{LABELS}); export one with FitResult.export(dir)")
+        import tensorflow as tf
+
+        self.path = path
+        self.class_names: list[str] = json.loads((path / LABELS).read_text())
+        self.metadata: dict[str, Any] = json.loads((path / METADATA).read_text())
+        self.resolution = int(self.metadata["resolution"])
+        self._serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+
+    def predict_proba(self, x) -> np.ndarray:
+        """Class probabilities ``[n, n_classes]`` for image paths or an image array batch."""
+        import tensorflow as tf
+
+        from transfer_automl.training._pipeline import resize
+
+        images = _as_images(x)
+        out = []
+        for i in range(0, len(images), PREDICT_BATCH):
+            batch = [resize(tf.constant(im), self.resolution) for im in images[i:i + PREDICT_BATCH]]
+            stacked = tf.cast(tf.stack(batch), tf.float32)
+            out.append(self._serve(images=stacked)["probabilities"].numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def predict(self, x) -> list[str]:
+        """Class names for image paths (one path or a list) or an image array batch."""
+        return [self.class_names[i] for i in self.predict_proba(x).argmax(axis=1)]
+
+
+def load_model(path: str | os.PathLike) -> ExportedModel:
+    """Load a model written by ``FitResult.export(dir)``."""
+    return ExportedModel(path)
+
+
+def _as_images(x) -> list[np.ndarray]:
+    """Normalise prediction input to a list of ``(H, W, 3)`` arrays in [0, 255]."""
+    from transfer_automl.data import read_image
+
+    if isinstance(x, (str, os.PathLike)):
+        x = [x]
+    if isinstance(x, np.ndarray):
+        arr = x[None] if x.ndim in (2, 3) and (x.ndim == 2 or x.shape[-1] in (1, 3)) else x
+        if arr.ndim == 3:
+            arr = arr[..., None]
+        if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
+            raise InputError(f"x: expected images shaped (n, height, width, 3), got {x.shape}")
+        floating = np.issubdtype(arr.dtype, np.floating)
+        arr = arr.astype(np.float32)
+        if floating and arr.max(initial=0) <= 1.0:  # floats in [0, 1] by convention
+            arr = arr * 255.0
+        if arr.shape[-1] == 1:
+            arr = np.repeat(arr, 3, axis=-1)
+        return list(arr)
+    items = list(x)
+    if not all(isinstance(p, (str, os.PathLike)) for p in items):
+        raise InputError("x: expected image paths or a NumPy array of images")
+    return [read_image(p).astype(np.float32) for p in items]

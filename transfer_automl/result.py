@@ -1,0 +1,59 @@
+"""What ``fit_auto`` returns: the best model, its scores, the leaderboard, and how it was found."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transfer_automl.export import ExportedModel
+
+
+@dataclass
+class FitResult:
+    """The outcome of a search.
+
+    Attributes:
+        run_id: id of the run (its directory name under the runs directory).
+        best_config: the winning configuration (head, fine-tuning and backbone).
+        best_score: validation accuracy of the best trial.
+        test_score: accuracy of the exported model on the held-out test split (None if the
+            dataset has no test split).
+        leaderboard: one row per trial: trial, status, score, cost, fidelity, origin, reason,
+            config; best first.
+        group: matched virtual dataset group and distance (None without a knowledge base).
+        data_report: what ingestion found (counts, skipped files, conversions).
+        explanation: a few sentences on how the result was found.
+        model: the exported best model (see :meth:`export`).
+    """
+
+    run_id: str
+    best_config: dict[str, Any]
+    best_score: float
+    test_score: float | None
+    leaderboard: list[dict[str, Any]]
+    group: dict[str, Any] | None
+    data_report: dict[str, Any]
+    explanation: str
+    model: ExportedModel = field(repr=False)
+
+    def predict(self, x) -> list[str]:
+        """Class names for image paths or an image array batch."""
+        return self.model.predict(x)
+
+    def predict_proba(self, x):
+        """Class probabilities for image paths or an image array batch."""
+        return self.model.predict_proba(x)
+
+    def export(self, out_dir: str | os.PathLike) -> Path:
+        """Write the SavedModel, labels.json and metadata.json to ``out_dir``.
+
+        ``transfer_automl.load_model(out_dir).predict(x)`` then works in any process.
+        """
+        out = Path(out_dir)
+        if out.exists() and any(out.iterdir()):
+            raise FileExistsError(f"{out} exists and is not empty; choose a new directory")
+        shutil.copytree(self.model.path, out, dirs_exist_ok=True)
+        return out

@@ -1,0 +1,128 @@
+"""The search loop's state: ``ask()`` for a trial, ``tell()`` its result. No I/O here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from transfer_automl.samplers import Observation, Sampler, TPESampler
+from transfer_automl.space import Config, SearchSpace, fidelity
+from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
+
+__all__ = ["Study", "TrialRecord"]
+
+
+@dataclass
+class TrialRecord:
+    """The driver's view of one trial: its spec, live metrics and final result."""
+
+    spec: TrialSpec
+    state: TrialState = TrialState.RUNNING
+    started: float = field(default_factory=time.monotonic)
+    epochs: list[EpochMetrics] = field(default_factory=list)
+    result: TrialResult | None = None
+
+    @property
+    def score(self) -> float | None:
+        if self.result is not None:
+            return self.result.score
+        return max((e.val_accuracy for e in self.epochs), default=None)
+
+
+class Study:
+    """Ask/tell search over a space, in the manner of Optuna's ``Study``.
+
+    Enqueued configurations (the default, warm-start priors) are asked first, in order; after
+    that the sampler proposes. The sampler sees every observation, including ``history``
+    given at construction (trials of earlier runs), so warm start is plain data.
+
+    Args:
+        space: the search space.
+        sampler: proposes configurations (default: TPE).
+        seed: base seed; trial ``n`` samples with ``seed + n``.
+        history: observations from elsewhere that inform the sampler.
+    """
+
+    def __init__(self, space: SearchSpace, sampler: Sampler | None = None, seed: int = 0,
+                 history: Sequence[Observation] = ()) -> None:
+        self.space = space
+        self.sampler = sampler or TPESampler()
+        self.seed = seed
+        self._history = list(history)
+        self._queue: list[tuple[Config, str]] = []
+        self.trials: dict[str, TrialRecord] = {}
+
+    def enqueue(self, config: Mapping[str, Any], origin: str = "enqueued") -> None:
+        """Ask for ``config`` (completed from the default) before any sampled configuration."""
+        completed = self.space.complete(config)
+        if any(completed == c for c, _ in self._queue):
+            return
+        self._queue.append((completed, origin))
+
+    def ask(self) -> TrialSpec:
+        """Create the next trial and mark it running."""
+        number = len(self.trials)
+        seen = [r.spec.config for r in self.trials.values()]
+        config, origin = None, ""
+        while self._queue and config is None:
+            candidate, origin = self._queue.pop(0)
+            config = None if candidate in seen else candidate
+        if config is None:
+            config = self.sampler.suggest(self.space, self._observations(), self.seed + number)
+            origin = self.sampler.name
+        spec = TrialSpec(f"t{number:03d}", number, config, origin, self.seed + number)
+        self.trials[spec.trial_id] = TrialRecord(spec)
+        return spec
+
+    def report(self, metrics: EpochMetrics) -> None:
+        """Record one epoch of a running trial."""
+        self.trials[metrics.trial_id].epochs.append(metrics)
+
+    def tell(self, result: TrialResult) -> None:
+        """Record the final result of a trial."""
+        record = self.trials[result.trial_id]
+        record.result = result
+        record.state = result.state
+        if result.history:
+            record.epochs = list(result.history)
+
+    @property
+    def running(self) -> list[TrialRecord]:
+        return [r for r in self.trials.values() if r.state == TrialState.RUNNING]
+
+    @property
+    def finished(self) -> list[TrialRecord]:
+        return [r for r in self.trials.values() if r.state.finished]
+
+    def best(self) -> TrialRecord | None:
+        """The finished trial with the highest score (completed or pruned), if any."""
+        scored = [r for r in self.finished
+                  if r.result and r.result.score is not None and r.result.artifact]
+        return max(scored, key=lambda r: (r.result.score, -r.spec.number), default=None)
+
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """One row per trial, best first, then running and failed trials."""
+        rows = []
+        for r in self.trials.values():
+            res = r.result
+            rows.append({
+                "trial": r.spec.trial_id,
+                "status": r.state.value,
+                "score": r.score,
+                "best_epoch": res.best_epoch if res else None,
+                "epochs_run": len(r.epochs),
+                "cost_s": round(res.seconds, 2) if res else None,
+                "fidelity": res.fidelity if res and res.fidelity else fidelity(r.spec.config),
+                "origin": r.spec.origin,
+                "reason": res.reason if res else "",
+                "config": self.space.active(r.spec.config),
+            })
+        rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["trial"]))
+        return rows
+
+    def _observations(self) -> list[Observation]:
+        own = [Observation(dict(r.spec.config), r.result.score if r.result else None)
+               for r in self.trials.values()]
+        return self._history + own

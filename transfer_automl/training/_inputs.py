@@ -1,0 +1,95 @@
+"""What a trial trains on, by fidelity: cached pooled features, cached activations, or images."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from transfer_automl.space import fidelity
+from transfer_automl.training._assemble import frozen_part, select_pooled
+from transfer_automl.training._features import SPLITS
+from transfer_automl.training._pipeline import image_dataset
+
+EXTRACT_BATCH = 32
+
+
+@dataclass
+class TrialInputs:
+    """Training and validation batches, and how to wrap the trainable part for them."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    boundary_shape: tuple[int, ...] | None
+    wrap: Callable
+
+
+def backbone_key(backbone) -> str:
+    """Identity of a backbone's weights for cache keys."""
+    return f"{backbone.spec.name}@{getattr(backbone, 'digest', '')}"
+
+
+def extract(frozen, dataset, resolution: int) -> dict[str, np.ndarray]:
+    """Run the frozen part over every split (no augmentation)."""
+    run = tf.function(lambda x: frozen(x, training=False), reduce_retracing=True)
+    out = {}
+    for split in SPLITS:
+        part = getattr(dataset, split)
+        if len(part) == 0:
+            continue
+        batches = [run(x).numpy() for x, _ in
+                   image_dataset(part.paths, None, resolution, EXTRACT_BATCH)]
+        out[split] = np.concatenate(batches).astype(np.float32)
+    return out
+
+
+def cached_outputs(runner, backbone, config, extra: dict) -> dict[str, np.ndarray]:
+    """Frozen-part outputs for every split, from the shared cache or computed once."""
+    res, k = config["resolution"], config["unfrozen_blocks"]
+    key = runner.cache.key(runner.dataset.fingerprint, backbone_key(backbone), res, k)
+    t0 = time.monotonic()
+    arrays, hit = runner.cache.get_or_compute(
+        key, lambda: extract(frozen_part(backbone, config), runner.dataset, res))
+    extra["cache_hit"] = float(hit)
+    extra["features_s"] = round(time.monotonic() - t0, 3)
+    return arrays
+
+
+def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
+    """Build the inputs of ``spec``'s fidelity (see :func:`transfer_automl.space.fidelity`)."""
+    config, data = spec.config, runner.dataset
+    batch = config["batch_size"]
+    if fidelity(config) == "images":
+        frozen = frozen_part(backbone, config)
+        train = image_dataset(data.train.paths, data.train.labels, config["resolution"], batch,
+                              shuffle=True, augment_strength=config["augment"],
+                              seed=spec.seed, cache=True)
+        val = image_dataset(data.val.paths, data.val.labels, config["resolution"], 64, cache=True)
+
+        def wrap(trainable):
+            import tf_keras as keras
+
+            inputs = keras.Input(frozen.input_shape[1:])
+            x = frozen(inputs, training=False)
+            if config["unfrozen_blocks"] == 0:
+                x = select_pooled(x, backbone, config["pooling"])
+            return keras.Model(inputs, trainable(x))
+
+        return TrialInputs(train, val, tuple(frozen.output_shape[1:]), wrap)
+    arrays = cached_outputs(runner, backbone, config, extra)
+    if config["unfrozen_blocks"] == 0:
+        arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
+    train = _array_dataset(arrays["train"], data.train.labels, batch, shuffle=True, seed=spec.seed)
+    val = _array_dataset(arrays["val"], data.val.labels, 256)
+    return TrialInputs(train, val, tuple(arrays["train"].shape[1:]), lambda m: m)
+
+
+def _array_dataset(x: np.ndarray, y: np.ndarray, batch: int, shuffle: bool = False,
+                   seed: int = 0) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, np.int64)))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch).prefetch(tf.data.AUTOTUNE)

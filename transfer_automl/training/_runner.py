@@ -1,0 +1,193 @@
+"""Run one trial inside a worker: load data and backbone, train, report, save the best epoch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from transfer_automl.errors import NonFiniteLoss, TrialPruned
+from transfer_automl.executors.base import TrialContext
+from transfer_automl.space import fidelity
+from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
+
+log = logging.getLogger(__name__)
+
+Reporter = Callable[[EpochMetrics], None]
+
+
+class TrialRunner:
+    """Runs trials of one run; keeps the dataset, backbones and TensorFlow loaded between them.
+
+    Args:
+        context: where the dataset, caches and run directory are.
+    """
+
+    def __init__(self, context: TrialContext) -> None:
+        import tensorflow as tf
+
+        if context.threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(context.threads)
+                tf.config.threading.set_inter_op_parallelism_threads(2)
+            except RuntimeError:  # TensorFlow already initialised in this process
+                pass
+        from transfer_automl.data import load_manifest
+        from transfer_automl.training._features import FeatureCache
+
+        self.context = context
+        self.dataset = load_manifest(context.manifest)
+        self.cache = FeatureCache(context.feature_cache)
+        self._backbones: dict[str, object] = {}
+
+    def backbone(self, name: str):
+        """The loaded backbone ``name`` (loaded once per process)."""
+        if name not in self._backbones:
+            from pretrained import load_backbone
+
+            self._backbones[name] = load_backbone(name, cache_dir=self.context.backbone_cache)
+        return self._backbones[name]
+
+    def run(self, spec: TrialSpec, reporter: Reporter) -> TrialResult:
+        """Run ``spec``; never raises: failures become FAILED results with their reason."""
+        start = time.monotonic()
+        mode = fidelity(spec.config)
+        fit = None
+        try:
+            fit = _Fit(self, spec, reporter)
+            fit.run()
+            state, reason = TrialState.COMPLETE, ""
+        except TrialPruned as exc:
+            state, reason = TrialState.PRUNED, str(exc) or "stopped early"
+        except NonFiniteLoss as exc:
+            state, reason = TrialState.FAILED, str(exc)
+        except MemoryError:
+            state, reason = TrialState.FAILED, "out of memory"
+        except Exception as exc:  # a broken trial must not end the search
+            state, reason = TrialState.FAILED, _describe(exc)
+            log.warning("trial %s failed: %s", spec.trial_id, reason, exc_info=True)
+        artifact = fit.save_best() if fit is not None else None
+        best = fit.best if fit is not None else None
+        return TrialResult(
+            trial_id=spec.trial_id, state=state,
+            score=best[1] if best else None, best_epoch=best[0] if best else None,
+            history=tuple(fit.history) if fit else (), reason=reason,
+            seconds=time.monotonic() - start, fidelity=mode, artifact=artifact,
+            extra=fit.extra if fit else {})
+
+
+def _describe(exc: Exception) -> str:
+    name = type(exc).__name__
+    if "ResourceExhausted" in name or "OOM" in str(exc)[:200]:
+        return f"out of memory: {str(exc).splitlines()[0][:200]}"
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return f"{name}: {first}" if first else name
+
+
+class _Fit:
+    """One training run: data for the trial's fidelity, the model, the loop."""
+
+    def __init__(self, runner: TrialRunner, spec: TrialSpec, reporter: Reporter) -> None:
+        self.runner, self.spec, self.config, self.reporter = runner, spec, spec.config, reporter
+        self.history: list[EpochMetrics] = []
+        self.best: tuple[int, float] | None = None
+        self.best_weights: list[np.ndarray] | None = None
+        self.extra: dict[str, float] = {}
+        self.trainable = None
+
+    def run(self) -> None:
+        import tf_keras as keras
+
+        from transfer_automl.training import _inputs
+        from transfer_automl.training._assemble import build_trainable
+
+        keras.utils.set_random_seed(self.spec.seed)
+        backbone = self.runner.backbone(self.config["backbone"])
+        n_classes = len(self.runner.dataset.class_names)
+        data = _inputs.trial_inputs(self.runner, backbone, self.spec, self.extra)
+        self.trainable, top_vars = build_trainable(backbone, self.config, n_classes,
+                                                   data.boundary_shape)
+        model = data.wrap(self.trainable)
+        # The unfrozen blocks are the loaded backbone's own variables: put them back after
+        # the trial so the next trial in this process starts from the pretrained weights.
+        pretrained_values = [v.numpy() for v in top_vars]
+        try:
+            _loop(self, model, top_vars, data.train, data.val, n_classes)
+        finally:
+            for var, value in zip(top_vars, pretrained_values):
+                var.assign(value)
+
+    def on_epoch(self, metrics: EpochMetrics) -> None:
+        self.history.append(metrics)
+        if not all(math.isfinite(v) for v in (metrics.loss, metrics.val_loss)):
+            raise NonFiniteLoss(f"non-finite loss at epoch {metrics.epoch} (loss={metrics.loss})")
+        if self.best is None or metrics.val_accuracy > self.best[1]:
+            self.best = (metrics.epoch, metrics.val_accuracy)
+            self.best_weights = self.trainable.get_weights()
+        self.reporter(metrics)
+
+    def save_best(self) -> str | None:
+        if self.best_weights is None:
+            return None
+        out = Path(self.runner.context.run_dir) / "trials" / self.spec.trial_id
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "weights.npz"
+        np.savez(path, *self.best_weights)
+        return str(path)
+
+
+def _loop(fit: _Fit, model, top_vars, train_ds, val_ds, n_classes: int) -> None:
+    """A plain training loop: two optimizers (head, unfrozen blocks), per-epoch validation."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from transfer_automl.training._model import build_optimizer
+
+    config = fit.config
+    top_ids = {id(v) for v in top_vars}
+    head_vars = [v for v in fit.trainable.trainable_variables if id(v) not in top_ids]
+    head_opt = build_optimizer(config)
+    top_opt = build_optimizer(config, config["backbone_lr_mult"]) if top_vars else None
+    loss_fn = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=config["label_smoothing"])
+
+    @tf.function(reduce_retracing=True)
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = loss_fn(tf.one_hot(y, n_classes), logits)
+            total = loss + tf.add_n(model.losses) if model.losses else loss
+        grads = tape.gradient(total, head_vars + top_vars)
+        head_opt.apply_gradients(zip(grads[:len(head_vars)], head_vars))
+        if top_vars:
+            top_opt.apply_gradients(zip(grads[len(head_vars):], top_vars))
+        hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
+        return loss * tf.cast(tf.shape(y)[0], tf.float32), hits
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(x, y):
+        logits = model(x, training=False)
+        loss = loss_fn(tf.one_hot(y, n_classes), logits)
+        hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
+        return loss * tf.cast(tf.shape(y)[0], tf.float32), hits
+
+    for epoch in range(1, config["epochs"] + 1):
+        t0 = time.monotonic()
+        loss, acc = _run_epoch(train_step, train_ds)
+        val_loss, val_acc = _run_epoch(eval_step, val_ds)
+        fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
+                                  time.monotonic() - t0))
+
+
+def _run_epoch(step, dataset) -> tuple[float, float]:
+    total_loss = total_hits = count = 0.0
+    for x, y in dataset:
+        loss, hits = step(x, y)
+        total_loss += float(loss)
+        total_hits += float(hits)
+        count += int(y.shape[0])
+    return total_loss / max(count, 1), total_hits / max(count, 1)

@@ -1,0 +1,84 @@
+"""Trial specs, results and states: the small, picklable records that cross process borders."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TrialState(str, enum.Enum):
+    """Lifecycle of one trial."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What an executor needs to run one trial: no live TensorFlow objects.
+
+    Attributes:
+        trial_id: unique id within the run (``"t003"``).
+        number: 0-based position in the order trials were asked for.
+        config: a complete configuration of the search space.
+        origin: where the configuration came from (``"default"``, ``"tpe"``, ``"random"``,
+            ``"enqueued"``).
+        seed: the seed the trial trains with.
+    """
+
+    trial_id: str
+    number: int
+    config: Mapping[str, Any]
+    origin: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """Metrics of one finished epoch, sent to the driver while the trial runs."""
+
+    trial_id: str
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The outcome of one trial.
+
+    Attributes:
+        trial_id: the trial's id.
+        state: COMPLETE, PRUNED or FAILED.
+        score: best validation accuracy over the epochs that ran (None if none did).
+        best_epoch: 1-based epoch of ``score``.
+        history: per-epoch metrics in order.
+        reason: why the trial failed or was stopped ("" when it completed).
+        seconds: wall-clock time of the trial in the worker.
+        fidelity: how it ran (see :func:`transfer_automl.space.fidelity`).
+        artifact: path of the saved trainable weights of the best epoch, if any.
+        extra: small JSON-serialisable facts (timings of feature extraction, ...).
+    """
+
+    trial_id: str
+    state: TrialState
+    score: float | None = None
+    best_epoch: int | None = None
+    history: tuple[EpochMetrics, ...] = ()
+    reason: str = ""
+    seconds: float = 0.0
+    fidelity: str = ""
+    artifact: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
