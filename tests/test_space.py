@@ -54,3 +54,13 @@ def test_fidelity_by_config():
 def test_duplicate_names_rejected():
     with pytest.raises(ValueError):
         SearchSpace((Float("x", 0, 1), Choice("x", (1, 2))), {"x": 0.5})
+
+
+def test_fix_holds_parameters():
+    space = default_space().fix(resolution=96, epochs=3)
+    assert space.default["resolution"] == 96
+    assert space.param("epochs").options == (3,)
+    cfg = space.from_vals(space.to_vals(space.default))
+    assert cfg["resolution"] == 96 and cfg["epochs"] == 3
+    with pytest.raises(InputError):
+        default_space().fix(nope=1)

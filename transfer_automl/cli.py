@@ -15,7 +15,7 @@ from rich.table import Table
 
 from transfer_automl.errors import TransferAutoMLError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Automatic transfer learning for image folders.")
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -146,25 +146,10 @@ def main() -> None:
     """Console entry point: one clear line and a non-zero exit on bad input."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        app()  # usage errors: typer prints them and exits with code 2
     except TransferAutoMLError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except FileExistsError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and aborts carry their own exit codes
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transfer_automl.errors import InputError
 from transfer_automl.export import ExportedModel
 
 
@@ -54,6 +55,6 @@ class FitResult:
         """
         out = Path(out_dir)
         if out.exists() and any(out.iterdir()):
-            raise FileExistsError(f"{out} exists and is not empty; choose a new directory")
+            raise InputError(f"{out} exists and is not empty; choose a new directory to export to")
         shutil.copytree(self.model.path, out, dirs_exist_ok=True)
         return out

@@ -98,6 +98,15 @@ class SearchSpace:
             raise InputError(f"unknown parameters {unknown}; known: {list(self.names)}")
         return self.validate({**self.default, **partial})
 
+    def fix(self, **values: Any) -> "SearchSpace":
+        """A copy of this space with the given parameters held at one value each."""
+        unknown = sorted(set(values) - set(self.names))
+        if unknown:
+            raise InputError(f"unknown parameters {unknown}; known: {list(self.names)}")
+        params = tuple(Choice(p.name, (values[p.name],)) if p.name in values else p
+                       for p in self.params)
+        return SearchSpace(params, {**self.default, **values})
+
     def active(self, config: Mapping[str, Any]) -> Config:
         """The parameters that influence the model for this configuration (for display)."""
         return {k: v for k, v in config.items() if is_active(k, config)}

@@ -1,0 +1,77 @@
+"""fit_auto end to end on a tiny generated folder, with a fresh-process reload of the export."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from transfer_automl import fit_auto
+from transfer_automl.errors import InputError
+from transfer_automl.space import default_space
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, cache_root, colour_folder):
+    space = default_space().fix(resolution=64, epochs=5)
+    return fit_auto(colour_folder, max_trials=3, time_budget_s=600, space=space, seed=0,
+                    cache_dir=cache_root, runs_dir=tmp_path_factory.mktemp("runs"))
+
+
+def test_result_contract(result):
+    assert 0.0 <= result.best_score <= 1.0 and result.best_score >= 0.8
+    assert result.test_score is not None and result.test_score >= 0.8
+    assert len(result.leaderboard) == 3
+    assert result.leaderboard[0]["score"] == result.best_score
+    assert result.leaderboard[0]["config"]["resolution"] == 64
+    assert {"trial", "status", "score", "cost_s", "fidelity", "origin", "reason", "config"} <= set(
+        result.leaderboard[0])
+    assert result.best_config["backbone"] == "efficientnet_lite0"
+    assert result.group is None
+    assert "trials" in result.explanation
+
+
+def test_predict_paths_and_arrays(result, colour_folder):
+    paths = sorted(str(p) for p in (colour_folder / "red").glob("*.png"))[:3]
+    assert result.predict(paths) == ["red"] * 3
+    red = np.zeros((2, 40, 50, 3), np.uint8)
+    red[..., 0] = 220
+    assert result.predict(red) == ["red", "red"]
+    assert result.predict_proba(red).shape == (2, 3)
+
+
+def test_export_reloads_in_a_fresh_process(result, tmp_path, colour_folder):
+    out = result.export(tmp_path / "model")
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["config"] == result.best_config and meta["backbone"] == "efficientnet_lite0"
+    assert json.loads((out / "labels.json").read_text()) == ["blue", "green", "red"]
+    paths = sorted(str(p) for p in colour_folder.rglob("*.png"))[::4]
+    code = (
+        "import json, sys\n"
+        "from transfer_automl import load_model\n"
+        f"labels = load_model({str(out)!r}).predict({paths!r})\n"
+        "assert 'transfer_automl.training._runner' not in sys.modules\n"
+        "assert 'pretrained.loading' not in sys.modules\n"
+        "print(json.dumps(labels))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == result.predict(paths)
+
+
+def test_export_refuses_a_non_empty_directory(result, tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty"):
+        result.export(tmp_path / "x")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"max_trials": 0}, "max_trials"),
+    ({"time_budget_s": -1}, "time_budget_s"),
+    ({"executor": "mars"}, "executor"),
+    ({"backbones": ["resnet9000"]}, "backbones"),
+])
+def test_bad_arguments_name_the_parameter(colour_folder, kwargs, match, tmp_path):
+    with pytest.raises(InputError, match=match):
+        fit_auto(colour_folder, cache_dir=tmp_path, **kwargs)

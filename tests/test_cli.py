@@ -1,0 +1,89 @@
+"""The command line: bad input gives one clear line and a non-zero exit."""
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "transfer_automl.cli", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_error_line(proc):
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_help_everywhere():
+    for args in ([], ["fit"], ["predict"], ["demo"]):
+        proc = cli(*args, "--help")
+        assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def _bad_inputs(tmp_path):
+    from PIL import Image
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one = tmp_path / "one_class" / "cat"
+    one.mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(one / f"{i}.png")
+    few = tmp_path / "few"
+    for name, n in (("a", 3), ("b", 1)):
+        (few / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (8, 8), (i, 0, 0)).save(few / name / f"{i}.png")
+    slip = tmp_path / "slip.zip"
+    with zipfile.ZipFile(slip, "w") as zf:
+        zf.writestr("a/x.png", b"data")
+        zf.writestr("../evil.png", b"data")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    linked = tmp_path / "linked"
+    for name in ("a", "b"):
+        (linked / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8)).save(linked / name / f"{i}.png")
+    (linked / "a" / "escape").symlink_to(outside)
+    notzip = tmp_path / "file.txt"
+    notzip.write_text("hello")
+    return {
+        "missing": (tmp_path / "nope", "does not exist"),
+        "empty": (empty, "image"),
+        "one class": (tmp_path / "one_class", "1 class"),
+        "tiny class": (few, "'b'"),
+        "zip slip": (slip, "outside"),
+        "symlink out": (linked, "symbolic link"),
+        "not a folder": (notzip, "zip"),
+    }
+
+
+def test_bad_dataset_inputs_fail_with_one_line(tmp_path):
+    for case, (path, expected) in _bad_inputs(tmp_path).items():
+        proc = cli("fit", str(path), "--cache-dir", str(tmp_path / "cache"))
+        line = _one_error_line(proc)
+        assert line.startswith("error:"), (case, line)
+        assert expected.lower() in line.lower(), (case, line)
+
+
+def test_bad_option_values(tmp_path):
+    proc = cli("fit", str(tmp_path), "--max-trials", "0")
+    assert proc.returncode == 2 and "max-trials" in proc.stderr
+    proc = cli("fit", str(tmp_path), "--executor", "mars")
+    assert proc.returncode == 2 and "executor" in proc.stderr
+
+
+def test_predict_on_a_non_model_directory(tmp_path):
+    img = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(img)
+    line = _one_error_line(cli("predict", str(tmp_path), str(img)))
+    assert "not an exported model" in line
