@@ -113,3 +113,28 @@ def test_enqueue_skips_duplicates():
     study.enqueue({"lr": 0.01, "epochs": 3})
     a, b = study.ask(), study.ask()
     assert a.origin == "enqueued" and b.origin == "tpe"
+
+
+def test_schedule_runs_cheap_trials_first_then_fine_tunes_the_best():
+    from transfer_automl.schedule import FidelitySchedule
+    from transfer_automl.space import default_space, fidelity
+
+    space = default_space()
+    study = Study(space, seed=0, schedule=FidelitySchedule(max_trials=10, cheap_share=0.6))
+    specs = []
+    for i in range(10):
+        spec = study.ask()
+        specs.append(spec)
+        score = 0.5 + 0.01 * i if spec.config["n_dense"] else 0.9 - 0.01 * i
+        study.tell(TrialResult(spec.trial_id, TrialState.COMPLETE, score=score,
+                               artifact="w.npz"))
+    assert all(fidelity(s.config) == "features" for s in specs[:6])
+    assert all(s.origin == "tpe/cheap" for s in specs[:6])
+    late = specs[6:]
+    assert all(s.config["unfrozen_blocks"] > 0 for s in late)
+    assert all(s.origin == "tpe/fine-tune" for s in late)
+    best_two = sorted(specs[:6], key=lambda s: -study.trials[s.trial_id].result.score)[:2]
+    heads = {tuple(sorted((k, s.config[k]) for k in ("n_dense", "pooling", "resolution")))
+             for s in best_two}
+    assert {tuple(sorted((k, s.config[k]) for k in ("n_dense", "pooling", "resolution")))
+            for s in late} <= heads

@@ -13,6 +13,7 @@ from typing import Any
 from transfer_automl.errors import InputError, TransferAutoMLError
 from transfer_automl.executors import Executor, LocalExecutor, TrialContext
 from transfer_automl.result import FitResult
+from transfer_automl.schedule import FidelitySchedule
 from transfer_automl.search import Budget, Callback, run_search
 from transfer_automl.space import SearchSpace, default_space
 from transfer_automl.study import Study
@@ -37,7 +38,8 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
              backbones: Sequence[str] | None = None, space: SearchSpace | None = None,
              trial_timeout_s: float | None = None, cache_dir: str | os.PathLike | None = None,
              runs_dir: str | os.PathLike | None = None, on_event: Callback | None = None,
-             val_fraction: float = 0.15, test_fraction: float = 0.15) -> FitResult:
+             val_fraction: float = 0.15, test_fraction: float = 0.15,
+             multi_fidelity: bool = True, feature_cache: bool = True) -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
 
     Args:
@@ -59,6 +61,11 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
         on_event: called with every :class:`~transfer_automl.search.SearchEvent`.
         val_fraction: share of images for validation when the dataset has no given split.
         test_fraction: share of images held out for the test score.
+        multi_fidelity: spend the first trials on cached features only, then fine-tune the
+            best heads (see :class:`~transfer_automl.schedule.FidelitySchedule`); False
+            samples the whole space from the first trial.
+        feature_cache: reuse backbone outputs across trials; False makes every trial run its
+            own forward passes (for comparisons).
 
     Returns:
         A :class:`FitResult` with the exported best model.
@@ -76,9 +83,11 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     run_dir.mkdir(parents=True)
     manifest = run_dir / "dataset.json"
     data.save_manifest(manifest)
-    context = TrialContext(str(manifest), str(run_dir), str(cache / "features"),
+    context = TrialContext(str(manifest), str(run_dir),
+                           str(cache / "features") if feature_cache else "",
                            str(cache / "backbones"))
-    study = Study(space, seed=seed)
+    schedule = FidelitySchedule(max_trials) if multi_fidelity else None
+    study = Study(space, seed=seed, schedule=schedule)
     study.enqueue(space.default, origin="default")
     log.info("run %s: %d classes, %d/%d/%d images (train/val/test)", run_id,
              len(data.class_names), len(data.train), len(data.val), len(data.test))

@@ -107,6 +107,34 @@ class SearchSpace:
                        for p in self.params)
         return SearchSpace(params, {**self.default, **values})
 
+    def restrict(self, **options: Sequence[Any]) -> "SearchSpace":
+        """A copy in which the given categorical parameters keep only ``options``.
+
+        The default moves to the first allowed option where it falls outside.
+        """
+        params, default = [], dict(self.default)
+        for p in self.params:
+            if p.name in options:
+                allowed = tuple(o for o in p.options if o in options[p.name])
+                if not isinstance(p, Choice) or not allowed:
+                    raise InputError(f"{p.name}: cannot restrict to {list(options[p.name])}")
+                weights = None
+                if p.weights:
+                    weights = tuple(w for o, w in zip(p.options, p.weights) if o in allowed)
+                p = Choice(p.name, allowed, weights)
+                if default[p.name] not in allowed:
+                    default[p.name] = allowed[0]
+            params.append(p)
+        return SearchSpace(tuple(params), default)
+
+    def contains(self, config: Mapping[str, Any]) -> bool:
+        """Whether ``config`` is a valid point of this space."""
+        try:
+            self.validate(config)
+        except InputError:
+            return False
+        return True
+
     def active(self, config: Mapping[str, Any]) -> Config:
         """The parameters that influence the model for this configuration (for display)."""
         return {k: v for k, v in config.items() if is_active(k, config)}
@@ -118,7 +146,8 @@ class SearchSpace:
         out: dict[str, Any] = {}
         for p in self.params:
             if isinstance(p, Choice) and p.weights:
-                out[p.name] = hp.pchoice(p.name, list(zip(p.weights, p.options)))
+                total = sum(p.weights)
+                out[p.name] = hp.pchoice(p.name, [(w / total, o) for w, o in zip(p.weights, p.options)])
             elif isinstance(p, Choice):
                 out[p.name] = hp.choice(p.name, list(p.options))
             elif p.log:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transfer_automl.samplers import Observation, Sampler, TPESampler
+from transfer_automl.schedule import FidelitySchedule
 from transfer_automl.space import Config, SearchSpace, fidelity
 from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
 
@@ -43,11 +44,15 @@ class Study:
         sampler: proposes configurations (default: TPE).
         seed: base seed; trial ``n`` samples with ``seed + n``.
         history: observations from elsewhere that inform the sampler.
+        schedule: a multi-fidelity schedule (cheap trials first); None samples the whole
+            space from the start.
     """
 
     def __init__(self, space: SearchSpace, sampler: Sampler | None = None, seed: int = 0,
-                 history: Sequence[Observation] = ()) -> None:
+                 history: Sequence[Observation] = (),
+                 schedule: FidelitySchedule | None = None) -> None:
         self.space = space
+        self.schedule = schedule
         self.sampler = sampler or TPESampler()
         self.seed = seed
         self._history = list(history)
@@ -70,8 +75,7 @@ class Study:
             candidate, origin = self._queue.pop(0)
             config = None if candidate in seen else candidate
         if config is None:
-            config = self.sampler.suggest(self.space, self._observations(), self.seed + number)
-            origin = self.sampler.name
+            config, origin = self._sample(number)
         spec = TrialSpec(f"t{number:03d}", number, config, origin, self.seed + number)
         self.trials[spec.trial_id] = TrialRecord(spec)
         return spec
@@ -121,6 +125,17 @@ class Study:
             })
         rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["trial"]))
         return rows
+
+    def _sample(self, number: int) -> tuple[Config, str]:
+        space, phase = self.space, ""
+        if self.schedule is not None:
+            ranked = [r.spec.config for r in sorted(
+                (r for r in self.finished if r.result and r.result.score is not None),
+                key=lambda r: -r.result.score)]
+            space, phase = self.schedule.subspace(self.space, number, ranked)
+        history = [o for o in self._observations() if space.contains(o.config)]
+        config = self.sampler.suggest(space, history, self.seed + number)
+        return config, f"{self.sampler.name}/{phase}" if phase else self.sampler.name
 
     def _observations(self) -> list[Observation]:
         own = [Observation(dict(r.spec.config), r.result.score if r.result else None)

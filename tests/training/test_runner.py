@@ -24,7 +24,7 @@ def runner(tmp_path_factory, cache_root, colour_folder):
 
 
 def _spec(trial_id, **overrides):
-    config = default_space().fix(resolution=RES).complete({"epochs": 3, **overrides})
+    config = {**default_space().default, "resolution": RES, "epochs": 3, **overrides}
     return TrialSpec(trial_id, 0, config, "test", seed=0)
 
 

@@ -17,7 +17,7 @@ class TrialContext:
     Attributes:
         manifest: path of the dataset manifest (JSON written by ``Dataset.save_manifest``).
         run_dir: directory for per-trial artifacts.
-        feature_cache: directory of the shared backbone feature cache.
+        feature_cache: directory of the shared backbone feature cache ("" disables it).
         backbone_cache: directory of converted backbones.
         threads: TensorFlow intra-op threads per trial (0 = TensorFlow's choice).
     """

@@ -49,6 +49,11 @@ def extract(frozen, dataset, resolution: int) -> dict[str, np.ndarray]:
 def cached_outputs(runner, backbone, config, extra: dict) -> dict[str, np.ndarray]:
     """Frozen-part outputs for every split, from the shared cache or computed once."""
     res, k = config["resolution"], config["unfrozen_blocks"]
+    if runner.cache is None:  # caching disabled: every trial pays its own forward passes
+        t0 = time.monotonic()
+        arrays = extract(frozen_part(backbone, config), runner.dataset, res)
+        extra["cache_hit"], extra["features_s"] = 0.0, round(time.monotonic() - t0, 3)
+        return arrays
     key = runner.cache.key(runner.dataset.fingerprint, backbone_key(backbone), res, k)
     t0 = time.monotonic()
     arrays, hit = runner.cache.get_or_compute(

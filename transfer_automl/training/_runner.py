@@ -41,7 +41,7 @@ class TrialRunner:
 
         self.context = context
         self.dataset = load_manifest(context.manifest)
-        self.cache = FeatureCache(context.feature_cache)
+        self.cache = FeatureCache(context.feature_cache) if context.feature_cache else None
         self._backbones: dict[str, object] = {}
 
     def backbone(self, name: str):

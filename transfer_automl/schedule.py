@@ -1,0 +1,60 @@
+"""The multi-fidelity schedule: many cheap trials first, then fine-tuning for the best heads.
+
+Trials on cached features cost seconds; fine-tuning trials cost minutes. The schedule spends
+the first share of the trial budget on the cheap sub-space only (frozen backbone, no
+augmentation), then promotes the best configurations found so far: each later trial keeps a
+promoted configuration's head and resolution and searches the fine-tuning parameters
+(unfrozen blocks, backbone learning-rate multiplier, augmentation, optimizer, epochs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transfer_automl.space import Config, SearchSpace
+
+HEAD_PARAMS = ("backbone", "resolution", "pooling", "n_dense", "units_1", "activation_1",
+               "dropout_1", "batchnorm_1", "units_2", "activation_2", "dropout_2",
+               "batchnorm_2", "head_dropout")
+
+
+@dataclass(frozen=True)
+class FidelitySchedule:
+    """How a trial budget splits between cheap and fine-tuning trials.
+
+    Attributes:
+        max_trials: the search's trial budget.
+        cheap_share: share of ``max_trials`` run on cached features before any fine-tuning.
+        promote: how many of the best configurations get fine-tuning trials (round robin).
+        fine_tune_epochs: epoch options for fine-tuning trials (kept short on a CPU).
+    """
+
+    max_trials: int
+    cheap_share: float = 0.6
+    promote: int = 2
+    fine_tune_epochs: tuple[int, ...] = (5, 10)
+
+    @property
+    def n_cheap(self) -> int:
+        return max(1, round(self.max_trials * self.cheap_share))
+
+    def subspace(self, space: SearchSpace, number: int,
+                 ranked: Sequence[Config]) -> tuple[SearchSpace, str]:
+        """The part of ``space`` trial ``number`` samples from, and the phase's name.
+
+        Args:
+            space: the full space.
+            number: 0-based trial number.
+            ranked: finished configurations, best first.
+        """
+        if number < self.n_cheap or not ranked:
+            return space.restrict(unfrozen_blocks=(0,), augment=(0.0,)), "cheap"
+        promoted = list(ranked[: self.promote])
+        base = promoted[(number - self.n_cheap) % len(promoted)]
+        fine = space.fix(**{k: base[k] for k in HEAD_PARAMS if k in space.names})
+        unfrozen = tuple(o for o in space.param("unfrozen_blocks").options if o > 0)
+        epochs = tuple(o for o in space.param("epochs").options if o in self.fine_tune_epochs)
+        fine = fine.restrict(unfrozen_blocks=unfrozen or (0,),
+                             epochs=epochs or space.param("epochs").options)
+        return fine, "fine-tune"
