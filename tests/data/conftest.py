@@ -102,3 +102,9 @@ def split_tree():
 def zipper():
     """The :func:`zip_folder` helper."""
     return zip_folder
+
+
+@pytest.fixture
+def pixels_of():
+    """The :func:`pixels` helper (the exact content :func:`make_image` writes for RGB)."""
+    return pixels

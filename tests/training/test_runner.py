@@ -75,7 +75,7 @@ def test_fine_tuning_leaves_the_loaded_backbone_unchanged(runner):
 
 def test_nan_loss_fails_the_trial_with_its_reason(runner):
     spec = _spec("nan")
-    spec = TrialSpec("nan", 0, {**spec.config, "learning_rate": 1e12, "optimizer": "sgd",
+    spec = TrialSpec("nan", 0, {**spec.config, "learning_rate": float("inf"), "optimizer": "sgd",
                                 "weight_decay": 0.0}, "test", 0)
     result, _ = _run(runner, spec)
     assert result.state == TrialState.FAILED

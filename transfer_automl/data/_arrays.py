@@ -32,7 +32,9 @@ def _check_x(x: object) -> np.ndarray:
     if x.dtype == np.uint8:
         return x
     if x.dtype.kind not in "iuf":
-        raise InputError(f"x must hold numbers (uint8, or floats in [0, 1] or [0, 255]); got dtype {x.dtype}.")
+        raise InputError(
+            f"x must hold numbers (uint8, or floats in [0, 1] or [0, 255]); got dtype {x.dtype}."
+        )
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise InputError("x contains NaN or infinite values; replace them before loading.")
     lo, hi = float(x.min(initial=0)), float(x.max(initial=0))

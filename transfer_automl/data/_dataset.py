@@ -164,7 +164,9 @@ class Dataset:
             InputError: The dict is not a dataset manifest of a supported version.
         """
         if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-            raise InputError("Not a transfer-automl dataset manifest; create one with Dataset.save_manifest().")
+            raise InputError(
+                "Not a transfer-automl dataset manifest; create one with Dataset.save_manifest()."
+            )
         if data.get("version") != MANIFEST_VERSION:
             raise InputError(
                 f"Dataset manifest version {data.get('version')!r} is not supported "
@@ -179,7 +181,9 @@ class Dataset:
                 root=data["root"],
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"Dataset manifest is malformed ({exc!r}); re-create it with load_dataset().") from None
+            raise InputError(
+                f"Dataset manifest is malformed ({exc!r}); re-create it with load_dataset()."
+            ) from None
 
     def save_manifest(self, path: str | os.PathLike) -> Path:
         """Write the JSON manifest atomically and return its path."""

@@ -89,20 +89,21 @@ def load_dataset(
     if isinstance(source, Dataset):
         return source
     _validate_params(val_fraction, test_fraction, seed, workdir, max_zip_bytes, max_zip_entries)
-    work = Path(workdir).expanduser() if workdir is not None else default_workdir()
-    work.mkdir(parents=True, exist_ok=True)
-    if isinstance(source, (tuple, list)) and len(source) == 2:
-        images, names = validate_arrays(*source)
-        root = arrays_to_folder(images, names, work)
-        label = f"arrays x{tuple(np.shape(source[0]))} {np.asarray(source[0]).dtype}"
-    elif isinstance(source, (str, os.PathLike)):
-        root = _resolve_path(Path(source), work, max_zip_bytes, max_zip_entries)
-        label = str(Path(source).expanduser().absolute())
-    else:
+    is_arrays = isinstance(source, (tuple, list)) and len(source) == 2
+    if not is_arrays and not isinstance(source, (str, os.PathLike)):
         raise InputError(
             "source must be a folder or .zip path, a tuple (x, y) of arrays or a Dataset; "
             f"got {type(source).__name__}."
         )
+    work = Path(workdir).expanduser() if workdir is not None else default_workdir()
+    work.mkdir(parents=True, exist_ok=True)
+    if is_arrays:
+        images, names = validate_arrays(*source)
+        root = arrays_to_folder(images, names, work)
+        label = f"arrays x{tuple(np.shape(source[0]))} {np.asarray(source[0]).dtype}"
+    else:
+        root = _resolve_path(Path(source), work, max_zip_bytes, max_zip_entries)
+        label = str(Path(source).expanduser().absolute())
     return _load_folder(root, label, val_fraction, test_fraction, seed, work)
 
 
@@ -123,13 +124,31 @@ def _resolve_path(path: Path, work: Path, max_bytes: int, max_entries: int) -> P
 
 
 def _fingerprint(candidates: list[Candidate]) -> str:
-    """SHA-256 over every candidate's relative path, size, content hash, split and class."""
+    """SHA-256 over every candidate's relative path, size, content hash, given split and class."""
+
+    def describe(cand: Candidate) -> str:
+        try:
+            size, sha = cand.path.stat().st_size, file_sha256(cand.path)
+        except OSError:  # unreadable: the decode step skips and reports it
+            size, sha = -1, "unreadable"
+        return f"{cand.rel}\0{size}\0{sha}\0{cand.split}\0{cand.class_name}\n"
+
     with ThreadPoolExecutor() as pool:
-        hashes = list(pool.map(lambda c: file_sha256(c.path), candidates))
-    digest = hashlib.sha256()
-    for cand, sha in sorted(zip(candidates, hashes), key=lambda t: t[0].rel):
-        size = cand.path.stat().st_size
-        digest.update(f"{cand.rel}\0{size}\0{sha}\0{cand.split}\0{cand.class_name}\n".encode())
+        lines = sorted(pool.map(describe, candidates))
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _split_fingerprint(content: str, rels: dict[str, str], names: tuple[str, ...],
+                       *splits: Split) -> str:
+    """The dataset fingerprint: file contents and labels, plus which split holds each file.
+
+    Split membership is included so that caches keyed by the fingerprint (e.g. backbone
+    features per split) never mix two different splits of the same folder.
+    """
+    digest = hashlib.sha256(f"{content}\n{names!r}\n".encode())
+    for name, split in zip(("train", "val", "test"), splits):
+        for rel, label in sorted((rels[p], int(y)) for p, y in zip(split.paths, split.labels)):
+            digest.update(f"{name}\0{rel}\0{label}\n".encode())
     return digest.hexdigest()
 
 
@@ -262,6 +281,8 @@ def _build(scan: ScanResult, label: str, val_fraction: float, test_fraction: flo
         for c, info in usable
     ]
     train, val, test = _splits(items, scan.given_splits, val_fraction, test_fraction, seed)
+    rels = {path: c.rel for (path, _, _), (c, _) in zip(items, usable)}
+    fingerprint = _split_fingerprint(fingerprint, rels, names, train, val, test)
     counts = {n: 0 for n in names}
     for c, _ in usable:
         counts[c.class_name] += 1

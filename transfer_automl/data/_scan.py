@@ -54,11 +54,10 @@ def _check_link(path: Path, root: Path) -> bool:
 
 
 class _Walker:
-    """Collects the files below one folder, following in-tree links once."""
+    """Collects the files below one folder, following in-tree links (but not loops)."""
 
     def __init__(self, result: ScanResult) -> None:
         self.result = result
-        self.visited: set[Path] = set()
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.result.root).as_posix()
@@ -76,16 +75,17 @@ class _Walker:
                 out.append(path)
         return out
 
-    def files(self, folder: Path) -> list[Path]:
+    def files(self, folder: Path, ancestors: frozenset[Path] = frozenset()) -> list[Path]:
         """Every regular file below ``folder`` (sub-folders of a class belong to the class)."""
         real = folder.resolve()
-        if real in self.visited:  # an in-tree link back to an ancestor would loop forever
+        if real in ancestors:  # an in-tree link back to an ancestor would loop forever
+            self.result.skipped.append((self.rel(folder), "symbolic link loop"))
             return []
-        self.visited.add(real)
+        ancestors = ancestors | {real}
         found = []
         for path in self.entries(folder):
             if path.is_dir():
-                found.extend(self.files(path))
+                found.extend(self.files(path, ancestors))
             elif path.is_file():
                 found.append(path)
             else:
