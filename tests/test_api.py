@@ -35,10 +35,14 @@ def test_result_contract(result):
 def test_predict_paths_and_arrays(result, colour_folder):
     paths = sorted(str(p) for p in (colour_folder / "red").glob("*.png"))[:3]
     assert result.predict(paths) == ["red"] * 3
-    red = np.zeros((2, 40, 50, 3), np.uint8)
-    red[..., 0] = 220
-    assert result.predict(red) == ["red", "red"]
-    assert result.predict_proba(red).shape == (2, 3)
+    from transfer_automl.data import read_image
+
+    batch = np.stack([read_image(p) for p in paths])
+    assert result.predict(batch) == result.predict(paths)
+    np.testing.assert_allclose(result.predict_proba(batch / 255.0),
+                               result.predict_proba(paths), atol=1e-5)
+    assert result.predict(batch[0]) == result.predict(paths[:1])
+    assert result.predict_proba(batch).shape == (3, 3)
 
 
 def test_export_reloads_in_a_fresh_process(result, tmp_path, colour_folder):

@@ -29,7 +29,7 @@ def save_classifier(model, resolution: int, out_dir: str | os.PathLike,
     """
     import tensorflow as tf
 
-    from transfer_automl.training._pipeline import resize
+    from transfer_automl.preprocessing import resize
 
     class Classifier(tf.Module):
         def __init__(self) -> None:
@@ -77,7 +77,7 @@ class ExportedModel:
         """Class probabilities ``[n, n_classes]`` for image paths or an image array batch."""
         import tensorflow as tf
 
-        from transfer_automl.training._pipeline import resize
+        from transfer_automl.preprocessing import resize
 
         images = _as_images(x)
         out = []

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from transfer_automl.preprocessing import resize
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -15,12 +17,6 @@ def decode_and_resize(path: tf.Tensor, resolution: int) -> tf.Tensor:
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return resize(image, resolution)
-
-
-def resize(image: tf.Tensor, resolution: int) -> tf.Tensor:
-    """The one resize every path uses (training, features, export): bilinear, antialiased."""
-    resized = tf.image.resize(image, (resolution, resolution), method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
 def augment(image: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tensor:
