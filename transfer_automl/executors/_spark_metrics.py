@@ -1,0 +1,137 @@
+"""Live metrics between Spark tasks and the driver: a small TCP server and the task's reporter.
+
+Each running trial opens one connection to the driver and sends one JSON line per epoch; the
+driver answers each line with whether it wants the trial stopped. JSON (not pickle) because the
+server listens on the network; a per-run token keeps other clients out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import json
+import logging
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+
+from transfer_automl.errors import TrialPruned
+from transfer_automl.trial import EpochMetrics
+
+log = logging.getLogger(__name__)
+
+# Called with each arriving epoch; returns the reason to stop the trial, or None to go on.
+MetricsHandler = Callable[[EpochMetrics], "str | None"]
+
+_MAX_LINE = 64 * 1024
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server: _Server = self.server  # type: ignore[assignment]
+        while True:
+            line = self.rfile.readline(_MAX_LINE)
+            if not line:
+                return
+            try:
+                message = json.loads(line)
+                if not hmac.compare_digest(str(message.get("token", "")), server.token):
+                    log.warning("metrics: dropped a connection with a wrong token")
+                    return
+                metrics = EpochMetrics(**message["metrics"])
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.warning("metrics: dropped a malformed message (%s)", exc)
+                return
+            try:
+                stop = server.on_metrics(metrics)
+            except Exception:  # a bug in the handler must not hang the trial
+                log.exception("metrics handler failed")
+                stop = None
+            self.wfile.write(json.dumps({"stop": stop}).encode() + b"\n")
+            self.wfile.flush()
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, token: str, on_metrics: MetricsHandler) -> None:
+        self.token = token
+        self.on_metrics = on_metrics
+        super().__init__(address, _Handler)
+
+
+class MetricsServer:
+    """Receives epoch metrics from trials on any host and answers with stop requests.
+
+    Args:
+        advertised_host: the host name or address tasks connect to (the driver's).
+        token: shared secret every message must carry.
+        on_metrics: called on each epoch (from a server thread); returns a stop reason or None.
+        bind_host: interface to listen on ("" = all, so executors on other machines reach it).
+    """
+
+    def __init__(self, advertised_host: str, token: str, on_metrics: MetricsHandler,
+                 bind_host: str = "") -> None:
+        self._server = _Server((bind_host, 0), token, on_metrics)
+        self.address = (advertised_host, self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="transfer-automl-metrics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop listening. Idempotent."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(5)
+        self._server.server_close()
+
+
+class SocketReporter:
+    """The reporter a Spark task hands to the trial: sends epochs, raises when told to stop.
+
+    Metrics are best effort: if the driver cannot be reached the trial goes on (its full
+    history still returns with the result), it just cannot be stopped early.
+    """
+
+    def __init__(self, address: tuple[str, int], token: str, timeout_s: float = 30.0) -> None:
+        self.address = tuple(address)
+        self.token = token
+        self.timeout_s = timeout_s
+        self._sock: socket.socket | None = None
+        self._file = None
+
+    def __call__(self, metrics: EpochMetrics) -> None:
+        reply = self._exchange({"token": self.token, "metrics": dataclasses.asdict(metrics)})
+        if reply and reply.get("stop"):
+            raise TrialPruned(str(reply["stop"]))
+
+    def _exchange(self, message: dict) -> dict | None:
+        for attempt in range(2):  # reconnect once if the connection went stale
+            try:
+                if self._sock is None:
+                    self._sock = socket.create_connection(self.address, timeout=self.timeout_s)
+                    self._file = self._sock.makefile("rwb")
+                self._file.write(json.dumps(message).encode() + b"\n")
+                self._file.flush()
+                line = self._file.readline(_MAX_LINE)
+                if line:
+                    return json.loads(line)
+                raise ConnectionError("driver closed the metrics connection")
+            except (OSError, ValueError) as exc:
+                self.close()
+                if attempt:
+                    log.warning("metrics: cannot reach the driver at %s:%s (%s)",
+                                *self.address, exc)
+        return None
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        for thing in (self._file, self._sock):
+            if thing is not None:
+                try:
+                    thing.close()
+                except OSError:
+                    pass
+        self._sock = self._file = None
