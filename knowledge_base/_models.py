@@ -1,0 +1,89 @@
+"""The knowledge base's tables as SQLAlchemy 2.x ORM models.
+
+The schema itself is created and changed by the Alembic migrations in ``migrations/``; these
+models describe the head revision, and a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "DatasetRow", "RunRow", "TrialRow", "GroupRow"]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DatasetRow(Base):
+    """One dataset seen by the KB, found again by the fingerprint of its content."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    # float32, little-endian: exact for what embedders produce and 4x smaller than JSON.
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RunRow(Base):
+    """One search (one ``fit_auto`` call) on one dataset."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    started: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    best_trial_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class TrialRow(Base):
+    """One trial of a run: its configuration, outcome, learning curve and provenance."""
+
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("run_id", "trial_id", name="uq_trials_run_trial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    trial_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    metrics: Mapped[list[Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    cost: Mapped[float] = mapped_column(Float)
+    fidelity: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(255))
+    prior: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GroupRow(Base):
+    """One virtual dataset group of one grouping version (the newest version is current)."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("version", "label", name="uq_groups_version_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer, index=True)
+    label: Mapped[int] = mapped_column(Integer)
+    dim: Mapped[int] = mapped_column(Integer)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    members: Mapped[list[int]] = mapped_column(JSON)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
