@@ -14,13 +14,15 @@ from transfer_automl.errors import InputError, TransferAutoMLError
 from transfer_automl.executors import Executor, LocalExecutor, TrialContext
 from transfer_automl.result import FitResult
 from transfer_automl.schedule import FidelitySchedule
-from transfer_automl.search import Budget, Callback, run_search
+from transfer_automl import warmstart
+from transfer_automl.embedding import BackboneStatsEmbedder
+from transfer_automl.search import Budget, Callback, SearchEvent, run_search
 from transfer_automl.space import SearchSpace, default_space
 from transfer_automl.study import Study
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "spark")
 
 
 class SearchFailed(TransferAutoMLError):
@@ -34,7 +36,8 @@ def default_cache_dir() -> Path:
 
 
 def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
-             executor: str | Executor = "local", n_parallel: int = 1, seed: int = 0,
+             executor: str | Executor = "local", spark_master: str | None = None,
+             kb: Any = None, warm_start: str = "auto", n_parallel: int = 1, seed: int = 0,
              backbones: Sequence[str] | None = None, space: SearchSpace | None = None,
              trial_timeout_s: float | None = None, cache_dir: str | os.PathLike | None = None,
              runs_dir: str | os.PathLike | None = None, on_event: Callback | None = None,
@@ -48,7 +51,13 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
         max_trials: trials to run at most.
         time_budget_s: wall-clock budget of the search in seconds (the final export comes
             on top).
-        executor: ``"local"`` (worker processes on this machine) or an ``Executor``.
+        executor: ``"local"`` (worker processes on this machine), ``"spark"`` (Spark tasks;
+            ``local[*]`` unless ``spark_master`` is given) or an ``Executor``.
+        spark_master: Spark master URL for ``executor="spark"``.
+        kb: knowledge base: None for the default one (``cache_dir/kb.sqlite``, created from the
+            shipped seed), a path or SQLAlchemy URL, or False to use none.
+        warm_start: ``"auto"`` (prior points and prior trials unless the dataset is far from
+            everything known), ``"none"``, ``"points"`` or ``"history"``.
         n_parallel: concurrent trials of the local executor.
         seed: seed of the data split, the sampler and every trial.
         backbones: catalogue names the search may choose from (default: all installed ones,
@@ -77,6 +86,12 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     data = load_dataset(dataset, val_fraction=val_fraction, test_fraction=test_fraction,
                         seed=seed, workdir=cache / "datasets")
     space = space or default_space(_backbones(backbones))
+    ex = _executor(executor, n_parallel, spark_master)
+    store = warmstart.open_kb(kb, cache)
+    embedding, warm, p = None, warmstart.WarmStart("none"), None
+    if store is not None:
+        embedding = BackboneStatsEmbedder(cache_dir=cache / "backbones", seed=seed).embed(data)
+        space, p, warm = warmstart.plan(store, embedding, space, warm_start)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     run_dir = Path(runs_dir) if runs_dir is not None else cache / "runs"
     run_dir = run_dir / run_id
@@ -88,12 +103,26 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
                            str(cache / "backbones"))
     schedule = FidelitySchedule(max_trials) if multi_fidelity else None
     study = Study(space, seed=seed, schedule=schedule)
+    warmstart.apply(study, p, warm)
     study.enqueue(space.default, origin="default")
-    log.info("run %s: %d classes, %d/%d/%d images (train/val/test)", run_id,
-             len(data.class_names), len(data.train), len(data.val), len(data.test))
-    run_search(study, _executor(executor, n_parallel), context,
-               Budget(max_trials, time_budget_s, trial_timeout_s), on_event)
-    return _finish(study, data, run_id, run_dir, cache)
+    log.info("run %s: %d classes, %d/%d/%d images (train/val/test); %s", run_id,
+             len(data.class_names), len(data.train), len(data.val), len(data.test),
+             warm.describe())
+    recorder = warmstart.Recorder(store, data, embedding, run_id, study, on_event)
+    if on_event is not None:
+        on_event(SearchEvent("planned", None, study, 0.0, warm.describe()))
+    try:
+        run_search(study, ex, context, Budget(max_trials, time_budget_s, trial_timeout_s),
+                   recorder)
+        result = _finish(study, data, run_id, run_dir, cache, warm)
+    except KeyboardInterrupt:
+        recorder.close("interrupted")
+        raise
+    except BaseException:
+        recorder.close("failed")
+        raise
+    recorder.close("complete", result)
+    return result
 
 
 def _check_budget(max_trials, time_budget_s, trial_timeout_s) -> None:
@@ -117,15 +146,20 @@ def _backbones(names: Sequence[str] | None) -> list[str]:
     return list(names)
 
 
-def _executor(executor: str | Executor, n_parallel: int) -> Executor:
+def _executor(executor: str | Executor, n_parallel: int, spark_master: str | None) -> Executor:
     if isinstance(executor, Executor):
         return executor
     if executor == "local":
         return LocalExecutor(n_parallel=n_parallel)
+    if executor == "spark":
+        from transfer_automl.executors import SparkExecutor
+
+        return SparkExecutor(spark_master=spark_master or "local[*]")
     raise InputError(f"executor: expected one of {list(EXECUTORS)} or an Executor, got {executor!r}")
 
 
-def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path) -> FitResult:
+def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path,
+            warm: warmstart.WarmStart) -> FitResult:
     """Export the best trial's model, score it on the test split, explain the run."""
     from transfer_automl.export import ExportedModel, save_classifier
 
@@ -151,9 +185,9 @@ def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path) -> FitR
         predicted = exported.predict_proba(list(data.test.paths)).argmax(axis=1)
         test_score = float((predicted == data.test.labels).mean())
     return FitResult(run_id=run_id, best_config=config, best_score=float(best.result.score),
-                     test_score=test_score, leaderboard=study.leaderboard(), group=None,
-                     data_report=data.report.to_dict(),
-                     explanation=_explain(study, best), model=exported)
+                     test_score=test_score, leaderboard=study.leaderboard(),
+                     group=warm.group, data_report=data.report.to_dict(),
+                     explanation=warm.describe() + ". " + _explain(study, best), model=exported)
 
 
 def _explain(study: Study, best) -> str:

@@ -31,3 +31,11 @@ def write_digits(out_dir: str | os.PathLike, size: int = DEMO_SIZE) -> Path:
         image.convert("RGB").save(folder / f"{i:04d}.png")
     done.write_text("ok")
     return out
+
+
+def demo_space():
+    """The default space on EfficientNet-Lite0 at small resolutions: the digits are 32 px
+    images, so 224 px inputs would only cost time."""
+    from transfer_automl.space import default_space
+
+    return default_space(["efficientnet_lite0"]).restrict(resolution=(128, 160))

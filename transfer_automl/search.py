@@ -16,12 +16,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SearchEvent:
-    """Something the user may want to see: a trial started, reported an epoch, or finished."""
+    """Something the user may want to see: the plan, a trial started, an epoch, a trial ended."""
 
-    kind: str  # "started" | "epoch" | "finished"
-    trial: TrialRecord
+    kind: str  # "planned" | "started" | "epoch" | "finished"
+    trial: TrialRecord | None
     study: Study
     elapsed: float
+    message: str = ""
 
 
 Callback = Callable[[SearchEvent], None]

@@ -209,9 +209,11 @@ def default_space(backbones: Sequence[str] = ("efficientnet_lite0",)) -> SearchS
             Float(f"dropout_{i}", 0.0, 0.6),
             Choice(f"batchnorm_{i}", (False, True)),
         ]
+    rest = len(backbones) - 1
+    backbone_weights = (0.6, *[0.4 / rest] * rest) if rest else None
     params: list[Param] = [
-        Choice("backbone", tuple(backbones)),
-        Choice("resolution", (160, 192, 224), weights=(0.2, 0.2, 0.6)),
+        Choice("backbone", tuple(backbones), weights=backbone_weights),
+        Choice("resolution", (128, 160, 192, 224), weights=(0.1, 0.15, 0.15, 0.6)),
         Choice("pooling", ("avg", "max", "avgmax")),
         Choice("n_dense", (0, 1, 2), weights=(0.5, 0.3, 0.2)),
         *layer_params,

@@ -66,6 +66,10 @@ class Study:
             return
         self._queue.append((completed, origin))
 
+    def add_history(self, observations: Sequence[Observation]) -> None:
+        """Give the sampler observations from elsewhere (warm start from earlier runs)."""
+        self._history.extend(observations)
+
     def ask(self) -> TrialSpec:
         """Create the next trial and mark it running."""
         number = len(self.trials)

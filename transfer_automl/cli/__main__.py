@@ -1,0 +1,3 @@
+from transfer_automl.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""What the command line shows: live progress of a search and result tables."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def describe(config: dict) -> str:
+    """A compact one-line summary of a configuration."""
+    n = config.get("n_dense", 0)
+    head = "linear" if n == 0 else "mlp " + "-".join(str(config[f"units_{i}"])
+                                                     for i in range(1, n + 1))
+    parts = [config.get("backbone", "").replace("efficientnet_", ""),
+             f"{config.get('resolution')}px", config.get("pooling", ""), head,
+             f"{config.get('optimizer')} lr={config.get('learning_rate', 0):.1e}"]
+    if config.get("unfrozen_blocks"):
+        parts.append(f"unfreeze {config['unfrozen_blocks']}")
+    if config.get("augment"):
+        parts.append(f"aug {config['augment']:g}")
+    return " ".join(p for p in parts if p)
+
+
+class Progress:
+    """Prints each trial's start and end with trial n/N, best so far and elapsed time; epochs
+    update one status line in place."""
+
+    def __init__(self, max_trials: int) -> None:
+        self.max_trials = max_trials
+        self.status = console.status("starting", spinner="dots")
+        self.status.start()
+        self.started = time.monotonic()
+
+    def __call__(self, event) -> None:
+        if event.kind == "planned":
+            console.print(event.message)
+            return
+        record, study = event.trial, event.study
+        best = study.best()
+        best_text = f"{best.result.score:.4f}" if best else "-"
+        head = f"[{event.elapsed:5.0f}s] trial {record.spec.number + 1}/{self.max_trials}"
+        tid = record.spec.trial_id
+        if event.kind == "started":
+            console.print(f"{head} {tid} started ({record.spec.origin}): "
+                          f"{describe(record.spec.config)}")
+        elif event.kind == "epoch":
+            e = record.epochs[-1]
+            self.status.update(f"{head} {tid} epoch {e.epoch}/{record.spec.config['epochs']} "
+                               f"val_acc {e.val_accuracy:.4f} | best so far {best_text}")
+        else:
+            res = record.result
+            score = f"{res.score:.4f}" if res.score is not None else "-"
+            why = f" ({res.reason})" if res.reason else ""
+            colour = {"complete": "green", "pruned": "yellow"}.get(res.state.value, "red")
+            console.print(f"{head} {tid} [{colour}]{res.state.value}[/]{why}: val_acc {score} "
+                          f"in {res.seconds:.1f}s | best so far {best_text}")
+
+    def close(self) -> None:
+        self.status.stop()
+
+
+def leaderboard(rows: list[dict]) -> Table:
+    """The final leaderboard: one row per trial, best first."""
+    table = Table(title="Leaderboard")
+    for col in ("trial", "status", "val acc", "epochs", "cost s", "fidelity", "origin"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("configuration / reason", overflow="fold", ratio=1)
+    for row in rows:
+        score = f"{row['score']:.4f}" if row["score"] is not None else "-"
+        cost = f"{row['cost_s']:.1f}" if row["cost_s"] is not None else "-"
+        detail = describe(row["config"]) + (f" [{row['reason']}]" if row["reason"] else "")
+        table.add_row(row["trial"], row["status"], score, str(row["epochs_run"]), cost,
+                      row["fidelity"], row["origin"].replace("tpe/", ""), detail)
+    return table
