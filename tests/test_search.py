@@ -138,3 +138,20 @@ def test_schedule_runs_cheap_trials_first_then_fine_tunes_the_best():
              for s in best_two}
     assert {tuple(sorted((k, s.config[k]) for k in ("n_dense", "pooling", "resolution")))
             for s in late} <= heads
+
+
+def test_pruner_stops_a_running_trial_and_frees_its_slot():
+    from transfer_automl.pruners.base import Pruner
+
+    class StopBadLr(Pruner):
+        def prune(self, trial, finished):
+            return "bad lr" if trial.spec.config["lr"] > 0.1 and trial.epochs else None
+
+    study = Study(_space(), seed=0)
+    study.enqueue({"lr": 0.3, "epochs": 6})
+    study.enqueue({"lr": 0.01, "epochs": 3})
+    run_search(study, FakeExecutor(slots=1), CTX, Budget(2, 60), poll_s=0, pruner=StopBadLr())
+    first, second = study.trials["t000"], study.trials["t001"]
+    assert first.state == TrialState.PRUNED and first.result.reason == "bad lr"
+    assert len(first.epochs) < 6
+    assert second.state == TrialState.COMPLETE

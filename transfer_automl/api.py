@@ -12,6 +12,7 @@ from typing import Any
 
 from transfer_automl.errors import InputError, TransferAutoMLError
 from transfer_automl.executors import Executor, LocalExecutor, TrialContext
+from transfer_automl.pruners import Pruner, default_pruner
 from transfer_automl.result import FitResult
 from transfer_automl.schedule import FidelitySchedule
 from transfer_automl import warmstart
@@ -42,7 +43,8 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
              trial_timeout_s: float | None = None, cache_dir: str | os.PathLike | None = None,
              runs_dir: str | os.PathLike | None = None, on_event: Callback | None = None,
              val_fraction: float = 0.15, test_fraction: float = 0.15,
-             multi_fidelity: bool = True, feature_cache: bool = True) -> FitResult:
+             multi_fidelity: bool = True, feature_cache: bool = True,
+             early_stopping: bool = True, pruner: Pruner | None = None) -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
 
     Args:
@@ -75,6 +77,9 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
             samples the whole space from the first trial.
         feature_cache: reuse backbone outputs across trials; False makes every trial run its
             own forward passes (for comparisons).
+        early_stopping: stop unpromising trials from their learning curves (diverging or
+            stalled curves, and the median rule); False lets every trial run its epochs.
+        pruner: a custom :class:`~transfer_automl.pruners.Pruner` (overrides the default).
 
     Returns:
         A :class:`FitResult` with the exported best model.
@@ -112,8 +117,10 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     if on_event is not None:
         on_event(SearchEvent("planned", None, study, 0.0, warm.describe()))
     try:
+        if pruner is None and early_stopping:
+            pruner = default_pruner()
         run_search(study, ex, context, Budget(max_trials, time_budget_s, trial_timeout_s),
-                   recorder)
+                   recorder, pruner=pruner)
         result = _finish(study, data, run_id, run_dir, cache, warm)
     except KeyboardInterrupt:
         recorder.close("interrupted")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from transfer_automl.executors.base import Executor, TrialContext
+from transfer_automl.pruners.base import Pruner
 from transfer_automl.study import Study, TrialRecord
 from transfer_automl.trial import EpochMetrics, TrialResult
 
@@ -47,50 +48,86 @@ class Budget:
 
 
 def run_search(study: Study, executor: Executor, context: TrialContext, budget: Budget,
-               on_event: Callback | None = None, poll_s: float = 0.5) -> None:
-    """Run trials until the trial budget is spent or time is up, then wait for the rest."""
-    start = time.monotonic()
-    emit = on_event or (lambda event: None)
-    stopping: dict[str, float] = {}
-    executor.start(context)
-    try:
-        while True:
-            now = time.monotonic()
-            in_time = now - start < budget.time_budget_s
-            while (in_time and len(study.running) < executor.n_slots
-                   and len(study.trials) < budget.max_trials):
-                spec = study.ask()
-                executor.submit(spec)
-                emit(SearchEvent("started", study.trials[spec.trial_id], study, now - start))
-            if not study.running:
+               on_event: Callback | None = None, poll_s: float = 0.5,
+               pruner: Pruner | None = None) -> None:
+    """Run trials until the trial budget is spent or time is up, then wait for the rest.
+
+    Args:
+        study: asks for configurations and records results.
+        executor: runs the trials.
+        context: what every trial needs (dataset manifest, caches, run directory).
+        budget: trial and time limits.
+        on_event: called with every :class:`SearchEvent`.
+        poll_s: how long one poll of the executor waits for events.
+        pruner: decides after each epoch whether a running trial stops early.
+    """
+    _Driver(study, executor, budget, on_event, pruner).run(context, poll_s)
+
+
+class _Driver:
+    """The loop's state: when it started and which trials were asked to stop."""
+
+    def __init__(self, study: Study, executor: Executor, budget: Budget,
+                 on_event: Callback | None, pruner: Pruner | None) -> None:
+        self.study, self.executor, self.budget, self.pruner = study, executor, budget, pruner
+        self.emit = on_event or (lambda event: None)
+        self.stopping: dict[str, tuple[float, str]] = {}
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def run(self, context: TrialContext, poll_s: float) -> None:
+        self.executor.start(context)
+        try:
+            while True:
+                self._fill_slots()
+                if not self.study.running:
+                    return
+                for event in self.executor.poll(poll_s):
+                    self._route(event)
+                self._enforce()
+        finally:
+            self.executor.close()
+
+    def _fill_slots(self) -> None:
+        study = self.study
+        while (self.elapsed() < self.budget.time_budget_s
+               and len(study.running) < self.executor.n_slots
+               and len(study.trials) < self.budget.max_trials):
+            spec = study.ask()
+            self.executor.submit(spec)
+            self.emit(SearchEvent("started", study.trials[spec.trial_id], study, self.elapsed()))
+
+    def _route(self, event) -> None:
+        study = self.study
+        if isinstance(event, EpochMetrics):
+            record = study.trials.get(event.trial_id)
+            if record is None or record.state.finished:
                 return
-            for event in executor.poll(poll_s):
-                _route(study, event, emit, time.monotonic() - start)
-            _enforce(study, executor, budget, start, stopping)
-    finally:
-        executor.close()
-
-
-def _route(study: Study, event, emit: Callback, elapsed: float) -> None:
-    if isinstance(event, EpochMetrics):
-        if event.trial_id in study.trials and not study.trials[event.trial_id].state.finished:
             study.report(event)
-            emit(SearchEvent("epoch", study.trials[event.trial_id], study, elapsed))
-    elif isinstance(event, TrialResult):
-        study.tell(event)
-        emit(SearchEvent("finished", study.trials[event.trial_id], study, elapsed))
+            self.emit(SearchEvent("epoch", record, study, self.elapsed()))
+            if self.pruner is not None and event.trial_id not in self.stopping:
+                reason = self.pruner.prune(record, study.finished)
+                if reason:
+                    self._stop(event.trial_id, reason)
+        elif isinstance(event, TrialResult):
+            study.tell(event)
+            self.emit(SearchEvent("finished", study.trials[event.trial_id], study, self.elapsed()))
 
+    def _stop(self, trial_id: str, reason: str) -> None:
+        self.stopping[trial_id] = (time.monotonic(), reason)
+        self.executor.stop(trial_id, reason)
 
-def _enforce(study: Study, executor: Executor, budget: Budget, start: float,
-             stopping: dict[str, float]) -> None:
-    """Stop trials past the time budget; kill those past their grace or their timeout."""
-    now = time.monotonic()
-    for record in study.running:
-        trial_id = record.spec.trial_id
-        if budget.trial_timeout_s and now - record.started > budget.trial_timeout_s:
-            executor.kill(trial_id, f"timed out after {budget.trial_timeout_s:.0f} s")
-        elif now - start >= budget.time_budget_s and trial_id not in stopping:
-            stopping[trial_id] = now
-            executor.stop(trial_id, "time budget reached")
-        elif trial_id in stopping and now - stopping[trial_id] > budget.grace_s:
-            executor.kill(trial_id, "time budget reached; killed after the grace period")
+    def _enforce(self) -> None:
+        """Stop trials past the time budget; kill those past their grace or their timeout."""
+        now, budget = time.monotonic(), self.budget
+        for record in self.study.running:
+            trial_id = record.spec.trial_id
+            if budget.trial_timeout_s and now - record.started > budget.trial_timeout_s:
+                self.executor.kill(trial_id, f"timed out after {budget.trial_timeout_s:.0f} s")
+            elif now - self.start >= budget.time_budget_s and trial_id not in self.stopping:
+                self._stop(trial_id, "time budget reached")
+            elif trial_id in self.stopping and now - self.stopping[trial_id][0] > budget.grace_s:
+                reason = self.stopping[trial_id][1]
+                self.executor.kill(trial_id, f"{reason}; killed after {budget.grace_s:.0f} s grace")

@@ -1,0 +1,88 @@
+"""Learning-curve diagnosis: a verdict and advice for a trial from its per-epoch metrics.
+
+The same judge labels trials in the leaderboard and stops diverging or stalled trials early.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transfer_automl.trial import EpochMetrics
+
+
+class Verdict(str, enum.Enum):
+    DIVERGING = "diverging"
+    OVERFITTING = "overfitting"
+    UNDERFITTING = "underfitting"
+    CONVERGED = "converged"
+    IMPROVING = "still improving"
+    TOO_SHORT = "too short to tell"
+
+
+ADVICE = {
+    Verdict.DIVERGING: "lower the learning rate",
+    Verdict.OVERFITTING: "more regularisation (dropout, weight decay, augmentation) or stop earlier",
+    Verdict.UNDERFITTING: "unfreeze more blocks, a larger head, or a higher learning rate",
+    Verdict.CONVERGED: "none: the curve has flattened",
+    Verdict.IMPROVING: "train longer",
+    Verdict.TOO_SHORT: "run more epochs to judge",
+}
+
+COLOUR = {Verdict.DIVERGING: "red", Verdict.OVERFITTING: "yellow", Verdict.UNDERFITTING: "yellow",
+          Verdict.CONVERGED: "green", Verdict.IMPROVING: "green", Verdict.TOO_SHORT: "white"}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    verdict: Verdict
+    advice: str
+    colour: str
+
+    def __str__(self) -> str:
+        return f"{self.verdict.value}: {self.advice}"
+
+
+def _diagnosis(verdict: Verdict) -> Diagnosis:
+    return Diagnosis(verdict, ADVICE[verdict], COLOUR[verdict])
+
+
+def is_diverging(epochs: Sequence[EpochMetrics], blowup: float = 3.0) -> bool:
+    """Non-finite loss, or training loss far above where it started."""
+    losses = [e.loss for e in epochs]
+    if any(not math.isfinite(v) for v in losses + [e.val_loss for e in epochs]):
+        return True
+    return len(losses) >= 2 and losses[-1] > blowup * max(losses[0], 1e-8)
+
+
+def diagnose(epochs: Sequence[EpochMetrics], patience: int = 3, tol: float = 0.005,
+             gap: float = 0.1, low_train: float = 0.7) -> Diagnosis:
+    """Judge a learning curve.
+
+    Args:
+        epochs: per-epoch metrics in order.
+        patience: epochs without validation improvement that count as a plateau.
+        tol: improvement in validation accuracy below which an epoch does not count.
+        gap: train minus validation accuracy above which a plateau means overfitting.
+        low_train: training accuracy below which a plateau means underfitting.
+    """
+    if epochs and is_diverging(epochs):
+        return _diagnosis(Verdict.DIVERGING)
+    if len(epochs) < 3:
+        return _diagnosis(Verdict.TOO_SHORT)
+    val = [e.val_accuracy for e in epochs]
+    best_at = max(range(len(val)), key=lambda i: (val[i], -i))
+    plateau = len(val) - 1 - best_at >= patience or (
+        len(val) > patience and max(val[-patience:]) - min(val[-patience - 1:-1]) <= tol)
+    last = epochs[-1]
+    val_loss = [e.val_loss for e in epochs]
+    rising = val_loss[-1] > min(val_loss) * 1.1 and val_loss.index(min(val_loss)) < len(val) - 2
+    if (plateau or rising) and last.accuracy - max(val) > gap:
+        return _diagnosis(Verdict.OVERFITTING)
+    if plateau and last.accuracy < low_train:
+        return _diagnosis(Verdict.UNDERFITTING)
+    if plateau:
+        return _diagnosis(Verdict.CONVERGED)
+    return _diagnosis(Verdict.IMPROVING)
