@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from transfer_automl.errors import InputError, TransferAutoMLError
 from transfer_automl.executors import Executor, LocalExecutor, TrialContext
 from transfer_automl.pruners import Pruner, default_pruner
 from transfer_automl.result import FitResult
+from transfer_automl.run import RunFiles, find_run, new_run_id
 from transfer_automl.schedule import FidelitySchedule
 from transfer_automl import warmstart
 from transfer_automl.embedding import BackboneStatsEmbedder
@@ -36,7 +36,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "transfer-automl"
 
 
-def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
+def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float = 900,
              executor: str | Executor = "local", spark_master: str | None = None,
              kb: Any = None, warm_start: str = "auto", n_parallel: int = 1, seed: int = 0,
              backbones: Sequence[str] | None = None, space: SearchSpace | None = None,
@@ -44,7 +44,8 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
              runs_dir: str | os.PathLike | None = None, on_event: Callback | None = None,
              val_fraction: float = 0.15, test_fraction: float = 0.15,
              multi_fidelity: bool = True, feature_cache: bool = True,
-             early_stopping: bool = True, pruner: Pruner | None = None) -> FitResult:
+             early_stopping: bool = True, pruner: Pruner | None = None,
+             resume: str | None = None) -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
 
     Args:
@@ -80,48 +81,99 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
         early_stopping: stop unpromising trials from their learning curves (diverging or
             stalled curves, and the median rule); False lets every trial run its epochs.
         pruner: a custom :class:`~transfer_automl.pruners.Pruner` (overrides the default).
+        resume: id of an interrupted run to continue (``dataset`` may then be None): its
+            finished trials are read back, never re-run, and the search continues with the
+            run's own settings and the time left of its budget.
 
     Returns:
         A :class:`FitResult` with the exported best model.
     """
-    from transfer_automl.data import load_dataset
-
     _check_budget(max_trials, time_budget_s, trial_timeout_s)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    data = load_dataset(dataset, val_fraction=val_fraction, test_fraction=test_fraction,
-                        seed=seed, workdir=cache / "datasets")
-    space = space or default_space(_backbones(backbones))
+    runs_root = Path(runs_dir) if runs_dir is not None else cache / "runs"
     ex = _executor(executor, n_parallel, spark_master)
     store = warmstart.open_kb(kb, cache)
+    if resume is not None:
+        plan = _resume_plan(runs_root, resume, store)
+    else:
+        settings = {"max_trials": max_trials, "time_budget_s": time_budget_s, "seed": seed,
+                    "trial_timeout_s": trial_timeout_s, "multi_fidelity": multi_fidelity,
+                    "feature_cache": feature_cache, "warm_start": warm_start}
+        space = space or default_space(_backbones(backbones))
+        plan = _new_plan(dataset, settings, space, store, cache, runs_root, val_fraction,
+                         test_fraction)
+    if pruner is None and early_stopping:
+        pruner = default_pruner()
+    return _execute(plan, ex, store, cache, on_event, pruner)
+
+
+@dataclass
+class _Plan:
+    """Everything a search needs, for a new run or a resumed one."""
+
+    files: RunFiles
+    data: Any
+    space: SearchSpace
+    settings: dict[str, Any]
+    warm: warmstart.WarmStart
+    priors: Any = None
+    embedding: Any = None
+    journal: list = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def _new_plan(dataset, settings, space, store, cache, runs_root, val_fraction,
+              test_fraction) -> _Plan:
+    from transfer_automl.data import load_dataset
+
+    data = load_dataset(dataset, val_fraction=val_fraction, test_fraction=test_fraction,
+                        seed=settings["seed"], workdir=cache / "datasets")
     embedding, warm, p = None, warmstart.WarmStart("none"), None
     if store is not None:
-        embedding = BackboneStatsEmbedder(cache_dir=cache / "backbones", seed=seed).embed(data)
-        space, p, warm = warmstart.plan(store, embedding, space, warm_start)
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    run_dir = Path(runs_dir) if runs_dir is not None else cache / "runs"
-    run_dir = run_dir / run_id
-    run_dir.mkdir(parents=True)
-    manifest = run_dir / "dataset.json"
-    data.save_manifest(manifest)
-    context = TrialContext(str(manifest), str(run_dir),
-                           str(cache / "features") if feature_cache else "",
+        embedding = BackboneStatsEmbedder(cache_dir=cache / "backbones",
+                                          seed=settings["seed"]).embed(data)
+        space, p, warm = warmstart.plan(store, embedding, space, settings["warm_start"])
+    files = RunFiles(runs_root / new_run_id())
+    files.run_dir.mkdir(parents=True)
+    data.save_manifest(files.manifest)
+    files.save_settings({**settings, "warm": warmstart.to_dict(warm, p)}, space)
+    return _Plan(files, data, space, settings, warm, p, embedding)
+
+
+def _resume_plan(runs_root: Path, run_id: str, store) -> _Plan:
+    from transfer_automl.data import load_manifest
+
+    files = find_run(runs_root, run_id)
+    settings, space = files.load_settings()
+    warm, p = warmstart.from_dict(settings.pop("warm"))
+    journal, elapsed = files.journal()
+    data = load_manifest(files.manifest)
+    log.info("resuming run %s: %d finished trials, %.0f s spent", run_id, len(journal), elapsed)
+    return _Plan(files, data, space, settings, warm, p, None, journal, elapsed)
+
+
+def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner) -> FitResult:
+    s, files, data = plan.settings, plan.files, plan.data
+    context = TrialContext(str(files.manifest), str(files.run_dir),
+                           str(cache / "features") if s["feature_cache"] else "",
                            str(cache / "backbones"))
-    schedule = FidelitySchedule(max_trials) if multi_fidelity else None
-    study = Study(space, seed=seed, schedule=schedule)
-    warmstart.apply(study, p, warm)
-    study.enqueue(space.default, origin="default")
-    log.info("run %s: %d classes, %d/%d/%d images (train/val/test); %s", run_id,
+    schedule = FidelitySchedule(s["max_trials"]) if s["multi_fidelity"] else None
+    study = Study(plan.space, seed=s["seed"], schedule=schedule)
+    for spec, result in plan.journal:
+        study.restore(spec, result)
+    warmstart.apply(study, plan.priors, plan.warm)
+    study.enqueue(plan.space.default, origin="default")
+    log.info("run %s: %d classes, %d/%d/%d images (train/val/test); %s", files.run_id,
              len(data.class_names), len(data.train), len(data.val), len(data.test),
-             warm.describe())
-    recorder = warmstart.Recorder(store, data, embedding, run_id, study, on_event)
-    if on_event is not None:
-        on_event(SearchEvent("planned", None, study, 0.0, warm.describe()))
+             plan.warm.describe())
+    recorder = warmstart.Recorder(store, data, plan.embedding, files, study, on_event,
+                                  plan.elapsed)
+    recorder(SearchEvent("planned", None, study, 0.0, plan.warm.describe()))
+    budget = Budget(s["max_trials"], max(1.0, s["time_budget_s"] - plan.elapsed),
+                    s["trial_timeout_s"])
     try:
-        if pruner is None and early_stopping:
-            pruner = default_pruner()
-        run_search(study, ex, context, Budget(max_trials, time_budget_s, trial_timeout_s),
-                   recorder, pruner=pruner)
-        result = _finish(study, data, run_id, run_dir, cache, warm)
+        run_search(study, ex, context, budget, recorder, pruner=pruner)
+        result = _finish(study, data, files.run_id, files.run_dir, cache, plan.warm)
     except KeyboardInterrupt:
         recorder.close("interrupted")
         raise

@@ -71,9 +71,14 @@ class Study:
         """Give the sampler observations from elsewhere (warm start from earlier runs)."""
         self._history.extend(observations)
 
+    def restore(self, spec: TrialSpec, result: TrialResult) -> None:
+        """Put back a trial finished in an earlier session (resume): it is never re-run."""
+        self.trials[spec.trial_id] = TrialRecord(spec)
+        self.tell(result)
+
     def ask(self) -> TrialSpec:
         """Create the next trial and mark it running."""
-        number = len(self.trials)
+        number = 1 + max((r.spec.number for r in self.trials.values()), default=-1)
         seen = [r.spec.config for r in self.trials.values()]
         config, origin = None, ""
         while self._queue and config is None:

@@ -116,27 +116,74 @@ def apply(study: Study, p, warm: WarmStart) -> None:
         warm.history = len(history)
 
 
-class Recorder:
-    """Writes the run and each trial to the knowledge base as events arrive, then forwards them.
+@dataclass(frozen=True)
+class SavedPoint:
+    config: dict[str, Any]
+    source: str
 
-    Trials are written when they start (status running) and again when they finish, so a run
-    killed midway leaves an accurate record. Knowledge-base write errors are logged, never
-    allowed to end the search.
+
+@dataclass(frozen=True)
+class SavedPriors:
+    """Priors as written to a run's settings, so a resumed run warm-starts the same way."""
+
+    points: tuple[SavedPoint, ...] = ()
+    history: tuple[Any, ...] = ()
+
+
+def to_dict(warm: WarmStart, p) -> dict[str, Any]:
+    """The warm start of a run, JSON-serialisable (for resume)."""
+    points = [{"config": dict(pt.config), "source": pt.source} for pt in (p.points if p else ())]
+    history = [{"config": dict(o.config), "score": o.score} for o in (p.history if p else ())]
+    return {"mode": warm.mode, "group": warm.group, "backbone": warm.backbone,
+            "points": points, "history": history}
+
+
+def from_dict(data: dict[str, Any]) -> tuple[WarmStart, SavedPriors]:
+    from transfer_automl.samplers import Observation
+
+    warm = WarmStart(data["mode"], data.get("group"), data.get("backbone", {}))
+    priors = SavedPriors(tuple(SavedPoint(p["config"], p["source"]) for p in data["points"]),
+                         tuple(Observation(h["config"], h["score"]) for h in data["history"]))
+    return warm, priors
+
+
+class Recorder:
+    """Journals each finished trial in the run directory and writes the run and its trials to
+    the knowledge base as events arrive, then forwards the events.
+
+    Trials go to the knowledge base when they start (status running) and again when they
+    finish, so a run killed midway leaves an accurate record. Knowledge-base write errors are
+    logged, never allowed to end the search.
     """
 
-    def __init__(self, store, data, embedding, run_id: str, study: Study, forward=None) -> None:
-        self.store, self.run_id, self.forward = store, run_id, forward
-        if store is None:
-            return
+    def __init__(self, store, data, embedding, files, study: Study, forward=None,
+                 elapsed_offset: float = 0.0) -> None:
+        self.store, self.files, self.forward = store, files, forward
+        self.run_id, self.offset = files.run_id, elapsed_offset
+        if store is not None:
+            self._start_run(data, embedding, study)
+
+    def _start_run(self, data, embedding, study: Study) -> None:
         from transfer_automl.embedding import meta_features
 
-        name = Path(data.report.source).name or "dataset"
-        self.dataset_id = store.add_dataset(name, data.fingerprint, embedding,
-                                            meta_features(data), data.report.to_dict())
-        store.start_run(run_id, self.dataset_id, {"space": list(study.space.names),
-                                                  "seed": study.seed})
+        if embedding is None:  # resumed: the dataset was stored when the run began
+            known = [d.id for d in self.store.datasets() if d.fingerprint == data.fingerprint]
+            if not known:
+                log.warning("knowledge base: dataset of run %s not found; not recording",
+                            self.run_id)
+                self.store = None
+                return
+            self.dataset_id = known[0]
+        else:
+            name = Path(data.report.source).name or "dataset"
+            self.dataset_id = self.store.add_dataset(name, data.fingerprint, embedding,
+                                                     meta_features(data), data.report.to_dict())
+        self.store.start_run(self.run_id, self.dataset_id,
+                             {"space": list(study.space.names), "seed": study.seed})
 
     def __call__(self, event) -> None:
+        if event.kind == "finished":
+            self.files.append(event.trial.spec, event.trial.result, self.offset + event.elapsed)
         if self.store is not None and event.trial is not None and event.kind != "epoch":
             from knowledge_base import trial_record
 

@@ -40,18 +40,19 @@ def _kb_arg(kb: Optional[str], no_kb: bool):
 
 def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed, n_parallel=1,
          executor="local", spark_master=None, kb=None, warm_start="auto",
-         space=None) -> float | None:
+         space=None, resume=None) -> float | None:
     from transfer_automl.api import fit_auto
 
     start = time.monotonic()
-    console.print(f"Searching {directory}: up to {max_trials} trials in {time_budget:.0f} s "
+    what = f"run {resume}" if resume else str(directory)
+    console.print(f"Searching {what}: up to {max_trials} trials in {time_budget:.0f} s "
                   f"({executor} executor)")
     progress = display.Progress(max_trials)
     try:
         result = fit_auto(directory, max_trials=max_trials, time_budget_s=time_budget, seed=seed,
                           n_parallel=n_parallel, executor=executor, spark_master=spark_master,
                           kb=kb, warm_start=warm_start, cache_dir=cache_dir_option(cache_dir),
-                          on_event=progress, space=space)
+                          on_event=progress, space=space, resume=resume)
     finally:
         progress.close()
     console.print(display.leaderboard(result.leaderboard))
@@ -97,6 +98,23 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
     _fit(directory, max_trials=max_trials, time_budget=time_budget, out=out,
          cache_dir=cache_dir, seed=seed, n_parallel=n_parallel, executor=executor,
          spark_master=spark_master, kb=_kb_arg(kb, no_kb), warm_start=warm_start)
+
+
+@app.command()
+def resume(run_id: Annotated[str, typer.Argument(help="Id of the interrupted run.")],
+           out: Out = None, cache_dir: CacheDir = None, kb: KB = None, no_kb: NoKB = False,
+           executor: Annotated[str, typer.Option("--executor", help="local or spark.")] = "local",
+           spark_master: Annotated[Optional[str], typer.Option(
+               "--spark-master", help="Spark master URL (default local[*]).")] = None) -> None:
+    """Continue an interrupted run: finished trials are kept, the rest of its budget is used."""
+    from transfer_automl.api import default_cache_dir
+    from transfer_automl.run import find_run
+
+    root = cache_dir_option(cache_dir) or default_cache_dir()
+    settings, _ = find_run(root / "runs", run_id).load_settings()
+    _fit(None, max_trials=settings["max_trials"], time_budget=settings["time_budget_s"], out=out,
+         cache_dir=cache_dir, seed=settings["seed"], executor=executor,
+         spark_master=spark_master, kb=_kb_arg(kb, no_kb), resume=run_id)
 
 
 @app.command()
