@@ -16,7 +16,7 @@ from transfer_automl.space import default_space
 def result(tmp_path_factory, cache_root, colour_folder):
     space = default_space().fix(resolution=64, epochs=5)
     return fit_auto(colour_folder, max_trials=3, time_budget_s=600, space=space, seed=0,
-                    cache_dir=cache_root, runs_dir=tmp_path_factory.mktemp("runs"))
+                    kb=False, cache_dir=cache_root, runs_dir=tmp_path_factory.mktemp("runs"))
 
 
 def test_result_contract(result):

@@ -1,0 +1,47 @@
+"""The knowledge base in the loop: a second, similar dataset starts from the first one's trials."""
+
+import pytest
+
+from knowledge_base import KnowledgeBase
+from tests.conftest import write_colour_folder
+from transfer_automl import fit_auto
+from transfer_automl.errors import InputError
+from transfer_automl.space import default_space
+
+
+@pytest.mark.slow
+def test_second_dataset_matches_the_first_and_uses_its_priors(tmp_path, cache_root,
+                                                              colour_folder):
+    kb_path = tmp_path / "kb.sqlite"
+    space = default_space().fix(resolution=64, epochs=3)
+    common = dict(max_trials=2, time_budget_s=300, space=space, kb=str(kb_path),
+                  cache_dir=cache_root, runs_dir=tmp_path / "runs", multi_fidelity=False)
+    first = fit_auto(colour_folder, seed=0, **common)
+    assert first.group is None  # empty knowledge base: searched cold
+    assert "empty" in first.explanation
+
+    similar = write_colour_folder(tmp_path / "similar", seed=1)
+    events = []
+    second = fit_auto(similar, seed=0, on_event=events.append, **common)
+    assert second.group is not None and second.group["neighbours"]
+    assert second.group["neighbours"][0]["name"] == colour_folder.name
+    origins = [row["origin"] for row in second.leaderboard]
+    assert any(o.startswith(f"kb:{colour_folder.name}/") for o in origins), origins
+    planned = [e.message for e in events if e.kind == "planned"]
+    assert planned and "nearest" in planned[0] and "backbone" in planned[0]
+
+    with KnowledgeBase(kb_path) as kb:
+        assert len(kb.datasets()) == 2
+        runs = kb.runs()
+        assert len(runs) == 2 and all(r.status == "complete" for r in runs)
+        trials = kb.trials()
+        assert len(trials) == 4
+        assert any(t.prior and t.prior.startswith("kb:") for t in trials)
+
+
+def test_bad_warm_start_mode(tmp_path, colour_folder):
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+        kb.add_dataset("x", "f" * 16, [0.0] * 8)
+    with pytest.raises(InputError, match="warm_start"):
+        fit_auto(colour_folder, kb=str(tmp_path / "kb.sqlite"), warm_start="lukewarm",
+                 cache_dir=tmp_path)
