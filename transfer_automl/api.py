@@ -45,7 +45,7 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
              val_fraction: float = 0.15, test_fraction: float = 0.15,
              multi_fidelity: bool = True, feature_cache: bool = True,
              early_stopping: bool = True, pruner: Pruner | None = None,
-             resume: str | None = None) -> FitResult:
+             resume: str | None = None, refit: bool = True) -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
 
     Args:
@@ -81,6 +81,8 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
         early_stopping: stop unpromising trials from their learning curves (diverging or
             stalled curves, and the median rule); False lets every trial run its epochs.
         pruner: a custom :class:`~transfer_automl.pruners.Pruner` (overrides the default).
+        refit: retrain the best configuration on training + validation images for its best
+            epoch count before export (trials on cached features or activations only).
         resume: id of an interrupted run to continue (``dataset`` may then be None): its
             finished trials are read back, never re-run, and the search continues with the
             run's own settings and the time left of its budget.
@@ -98,7 +100,7 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
     else:
         settings = {"max_trials": max_trials, "time_budget_s": time_budget_s, "seed": seed,
                     "trial_timeout_s": trial_timeout_s, "multi_fidelity": multi_fidelity,
-                    "feature_cache": feature_cache, "warm_start": warm_start}
+                    "feature_cache": feature_cache, "warm_start": warm_start, "refit": refit}
         space = space or default_space(_backbones(backbones))
         plan = _new_plan(dataset, settings, space, store, cache, runs_root, val_fraction,
                          test_fraction)
@@ -173,7 +175,8 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner) ->
                     s["trial_timeout_s"])
     try:
         run_search(study, ex, context, budget, recorder, pruner=pruner)
-        result = _finish(study, data, files.run_id, files.run_dir, cache, plan.warm)
+        artifact = _refit(study, context) if s.get("refit", True) else None
+        result = _finish(study, data, files.run_id, files.run_dir, cache, plan.warm, artifact)
     except KeyboardInterrupt:
         recorder.close("interrupted")
         raise
@@ -217,8 +220,33 @@ def _executor(executor: str | Executor, n_parallel: int, spark_master: str | Non
     raise InputError(f"executor: expected one of {list(EXECUTORS)} or an Executor, got {executor!r}")
 
 
+def _refit(study: Study, context: TrialContext) -> str | None:
+    """Retrain the best configuration on training + validation images for its best epoch
+    count; only for trials on cached features or activations (a refit there costs seconds).
+
+    Returns the refit weights, or None to keep the search trial's own weights.
+    """
+    from dataclasses import replace
+
+    from transfer_automl.space import fidelity
+    from transfer_automl.training import TrialRunner
+    from transfer_automl.trial import TrialState
+
+    best = study.best()
+    if best is None or fidelity(best.spec.config) == "images" or not best.result.best_epoch:
+        return None
+    spec = replace(best.spec, trial_id=f"{best.spec.trial_id}-refit", origin="refit",
+                   refit_epochs=best.result.best_epoch)
+    result = TrialRunner(context).run(spec, lambda metrics: None)
+    if result.state != TrialState.COMPLETE:
+        log.warning("refit of %s failed (%s); exporting the trial's own weights",
+                    best.spec.trial_id, result.reason)
+        return None
+    return result.artifact
+
+
 def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path,
-            warm: warmstart.WarmStart) -> FitResult:
+            warm: warmstart.WarmStart, refit_artifact: str | None = None) -> FitResult:
     """Export the best trial's model, score it on the test split, explain the run."""
     from transfer_automl.export import ExportedModel, save_classifier
 
@@ -233,10 +261,12 @@ def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path,
     from transfer_automl.training._assemble import build_classifier
 
     backbone = load_backbone(config["backbone"], cache_dir=cache / "backbones")
-    model = build_classifier(backbone, config, len(data.class_names), best.result.artifact)
+    model = build_classifier(backbone, config, len(data.class_names),
+                             refit_artifact or best.result.artifact)
     metadata = {"run_id": run_id, "backbone": backbone.spec.name, "config": config,
                 "best_trial": best.spec.trial_id, "val_score": best.result.score,
-                "class_names": list(data.class_names), "data_report": data.report.to_dict()}
+                "class_names": list(data.class_names), "data_report": data.report.to_dict(),
+                "refit_on_train_and_val": refit_artifact is not None}
     exported = ExportedModel(save_classifier(model, config["resolution"], run_dir / "model",
                                              data.class_names, metadata))
     test_score = None
@@ -246,7 +276,10 @@ def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path,
     return FitResult(run_id=run_id, best_config=config, best_score=float(best.result.score),
                      test_score=test_score, leaderboard=study.leaderboard(),
                      group=warm.group, data_report=data.report.to_dict(),
-                     explanation=warm.describe() + ". " + _explain(study, best), model=exported)
+                     explanation=warm.describe() + ". " + _explain(study, best) + (
+                         f" Refit on training + validation images for {best.result.best_epoch}"
+                         " epochs before export." if refit_artifact else ""),
+                     model=exported)
 
 
 def _explain(study: Study, best) -> str:

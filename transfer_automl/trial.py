@@ -33,6 +33,9 @@ class TrialSpec:
         origin: where the configuration came from (``"default"``, ``"tpe"``, ``"random"``,
             ``"enqueued"``).
         seed: the seed the trial trains with.
+        refit_epochs: when set, train on the training and validation images together for
+            exactly this many epochs and keep the last epoch (the final refit of the best
+            configuration); validation metrics are then not a held-out estimate.
     """
 
     trial_id: str
@@ -40,6 +43,7 @@ class TrialSpec:
     config: Mapping[str, Any]
     origin: str
     seed: int
+    refit_epochs: int | None = None
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,13 @@ def test_pruned_by_reporter_keeps_best_epoch(runner):
     result = runner.run(_spec("p", epochs=5), reporter)
     assert result.state == TrialState.PRUNED and result.reason == "stopped by test"
     assert len(result.history) == 2 and result.artifact
+
+
+def test_refit_trains_on_train_and_val_for_exactly_the_given_epochs(runner):
+    from dataclasses import replace
+
+    spec = replace(_spec("refit", epochs=10), refit_epochs=2)
+    result, seen = _run(runner, spec)
+    assert result.state == TrialState.COMPLETE, result.reason
+    assert len(seen) == 2 and result.best_epoch == 2   # the last epoch, not the best
+    assert result.artifact

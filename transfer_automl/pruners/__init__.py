@@ -9,4 +9,4 @@ __all__ = ["Pruner", "MedianPruner", "ASHAPruner", "CurvePruner", "AnyPruner", "
 
 def default_pruner() -> Pruner:
     """The curve judge plus the median rule: what ``fit_auto`` uses unless told otherwise."""
-    return AnyPruner(CurvePruner(), MedianPruner())
+    return AnyPruner(CurvePruner(patience=6), MedianPruner(min_epochs=5))

@@ -80,10 +80,12 @@ class FeatureCache:
     def _entries(self) -> list[Path]:
         if not self.root.exists():
             return []
-        return [p for p in self.root.iterdir() if p.is_dir() and (p / "meta.json").exists()]
+        # Hidden names are other writers' unfinished ".tmp-" directories: never entries.
+        return [p for p in self.root.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and (p / "meta.json").exists()]
 
     def _evict(self, keep: str) -> None:
-        entries = sorted(self._entries(), key=lambda e: (e / "meta.json").stat().st_mtime)
+        entries = sorted(self._entries(), key=_last_used)
         total = sum(_entry_bytes(e) for e in entries)
         for entry in entries:
             if total <= self.max_bytes:
@@ -98,7 +100,18 @@ class FeatureCache:
 
 
 def _entry_bytes(entry: Path) -> int:
-    return sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+    # Another process may evict the entry while we look at it: it then counts as empty.
+    try:
+        return sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+    except FileNotFoundError:
+        return 0
+
+
+def _last_used(entry: Path) -> float:
+    try:
+        return (entry / "meta.json").stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 @contextlib.contextmanager

@@ -67,9 +67,14 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     """Build the inputs of ``spec``'s fidelity (see :func:`transfer_automl.space.fidelity`)."""
     config, data = spec.config, runner.dataset
     batch = config["batch_size"]
+    refit = spec.refit_epochs is not None
+    train_paths, train_labels = data.train.paths, data.train.labels
+    if refit:
+        train_paths = tuple(train_paths) + tuple(data.val.paths)
+        train_labels = np.concatenate([train_labels, data.val.labels])
     if fidelity(config) == "images":
         frozen = frozen_part(backbone, config)
-        train = image_dataset(data.train.paths, data.train.labels, config["resolution"], batch,
+        train = image_dataset(train_paths, train_labels, config["resolution"], batch,
                               shuffle=True, augment_strength=config["augment"],
                               seed=spec.seed, cache=True)
         val = image_dataset(data.val.paths, data.val.labels, config["resolution"], 64, cache=True)
@@ -87,7 +92,8 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     arrays = cached_outputs(runner, backbone, config, extra)
     if config["unfrozen_blocks"] == 0:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
-    train = _array_dataset(arrays["train"], data.train.labels, batch, shuffle=True, seed=spec.seed)
+    train_x = np.concatenate([arrays["train"], arrays["val"]]) if refit else arrays["train"]
+    train = _array_dataset(train_x, train_labels, batch, shuffle=True, seed=spec.seed)
     val = _array_dataset(arrays["val"], data.val.labels, 256)
     return TrialInputs(train, val, tuple(arrays["train"].shape[1:]), lambda m: m)
 

@@ -125,7 +125,8 @@ class _Fit:
         self.history.append(metrics)
         if not all(math.isfinite(v) for v in (metrics.loss, metrics.val_loss)):
             raise NonFiniteLoss(f"non-finite loss at epoch {metrics.epoch} (loss={metrics.loss})")
-        if self.best is None or metrics.val_accuracy > self.best[1]:
+        refit = self.spec.refit_epochs is not None  # a refit keeps its last epoch
+        if refit or self.best is None or metrics.val_accuracy > self.best[1]:
             self.best = (metrics.epoch, metrics.val_accuracy)
             self.best_weights = self.trainable.get_weights()
         self.reporter(metrics)
@@ -175,7 +176,7 @@ def _loop(fit: _Fit, model, top_vars, train_ds, val_ds, n_classes: int) -> None:
         hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
         return loss * tf.cast(tf.shape(y)[0], tf.float32), hits
 
-    for epoch in range(1, config["epochs"] + 1):
+    for epoch in range(1, (fit.spec.refit_epochs or config["epochs"]) + 1):
         t0 = time.monotonic()
         loss, acc = _run_epoch(train_step, train_ds)
         val_loss, val_acc = _run_epoch(eval_step, val_ds)
