@@ -45,7 +45,7 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
              val_fraction: float = 0.15, test_fraction: float = 0.15,
              multi_fidelity: bool = True, feature_cache: bool = True,
              early_stopping: bool = True, pruner: Pruner | None = None,
-             resume: str | None = None, refit: bool = True) -> FitResult:
+             resume: str | None = None, refit: bool = True, cv_folds: int = 5) -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
 
     Args:
@@ -83,6 +83,10 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
         pruner: a custom :class:`~transfer_automl.pruners.Pruner` (overrides the default).
         refit: retrain the best configuration on training + validation images for its best
             epoch count before export (trials on cached features or activations only).
+        cv_folds: on datasets of at most 1,500 training + validation images, head trials on
+            cached features are scored by stratified k-fold cross-validation over training +
+            validation images (one small validation split ranks configurations poorly);
+            0 or 1 always uses the validation split.
         resume: id of an interrupted run to continue (``dataset`` may then be None): its
             finished trials are read back, never re-run, and the search continues with the
             run's own settings and the time left of its budget.
@@ -100,7 +104,8 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
     else:
         settings = {"max_trials": max_trials, "time_budget_s": time_budget_s, "seed": seed,
                     "trial_timeout_s": trial_timeout_s, "multi_fidelity": multi_fidelity,
-                    "feature_cache": feature_cache, "warm_start": warm_start, "refit": refit}
+                    "feature_cache": feature_cache, "warm_start": warm_start, "refit": refit,
+                    "cv_folds": cv_folds}
         space = space or default_space(_backbones(backbones))
         plan = _new_plan(dataset, settings, space, store, cache, runs_root, val_fraction,
                          test_fraction)
@@ -158,7 +163,7 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner) ->
     s, files, data = plan.settings, plan.files, plan.data
     context = TrialContext(str(files.manifest), str(files.run_dir),
                            str(cache / "features") if s["feature_cache"] else "",
-                           str(cache / "backbones"))
+                           str(cache / "backbones"), cv_folds=s.get("cv_folds", 5))
     schedule = FidelitySchedule(s["max_trials"]) if s["multi_fidelity"] else None
     study = Study(plan.space, seed=s["seed"], schedule=schedule)
     for spec, result in plan.journal:

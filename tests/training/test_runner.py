@@ -19,7 +19,7 @@ def runner(tmp_path_factory, cache_root, colour_folder):
     data = load_dataset(colour_folder, workdir=work / "datasets")
     manifest = data.save_manifest(work / "dataset.json")
     ctx = TrialContext(str(manifest), str(work), str(work / "features"),
-                       str(cache_root / "backbones"))
+                       str(cache_root / "backbones"), cv_folds=0)
     return TrialRunner(ctx)
 
 
@@ -110,3 +110,18 @@ def test_refit_trains_on_train_and_val_for_exactly_the_given_epochs(runner):
     assert result.state == TrialState.COMPLETE, result.reason
     assert len(seen) == 2 and result.best_epoch == 2   # the last epoch, not the best
     assert result.artifact
+
+
+def test_small_datasets_score_head_trials_by_cross_validation(runner):
+    from dataclasses import replace
+
+    from transfer_automl.training import TrialRunner
+
+    cv_runner = TrialRunner(replace(runner.context, cv_folds=5))
+    cv_runner._backbones = runner._backbones  # reuse the loaded backbone
+    result, seen = _run(cv_runner, _spec("cv"))
+    assert result.extra.get("cv_folds", 0) >= 2
+    assert len(seen) == 3 and result.artifact
+    # fine-tuning trials keep the holdout split
+    result, _ = _run(cv_runner, _spec("nocv", unfrozen_blocks=1))
+    assert "cv_folds" not in result.extra

@@ -20,6 +20,8 @@ class TrialContext:
         feature_cache: directory of the shared backbone feature cache ("" disables it).
         backbone_cache: directory of converted backbones.
         threads: TensorFlow intra-op threads per trial (0 = TensorFlow's choice).
+        cv_folds: cross-validation folds for head trials on small datasets (< 2: never).
+        cv_max_images: training + validation images up to which cross-validation is used.
     """
 
     manifest: str
@@ -27,6 +29,8 @@ class TrialContext:
     feature_cache: str
     backbone_cache: str
     threads: int = 0
+    cv_folds: int = 5
+    cv_max_images: int = 1500
 
 
 class Executor(abc.ABC):

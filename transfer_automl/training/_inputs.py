@@ -19,10 +19,10 @@ EXTRACT_BATCH = 32
 
 @dataclass
 class TrialInputs:
-    """Training and validation batches, and how to wrap the trainable part for them."""
+    """Training and validation batches (one pair, or one per cross-validation fold), and how
+    to wrap the trainable part for them."""
 
-    train: tf.data.Dataset
-    val: tf.data.Dataset
+    folds: list[tuple[tf.data.Dataset, tf.data.Dataset]]
     boundary_shape: tuple[int, ...] | None
     wrap: Callable
 
@@ -88,14 +88,43 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
                 x = select_pooled(x, backbone, config["pooling"])
             return keras.Model(inputs, trainable(x))
 
-        return TrialInputs(train, val, tuple(frozen.output_shape[1:]), wrap)
+        return TrialInputs([(train, val)], tuple(frozen.output_shape[1:]), wrap)
     arrays = cached_outputs(runner, backbone, config, extra)
     if config["unfrozen_blocks"] == 0:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
+    shape = tuple(arrays["train"].shape[1:])
+    folds = cv_folds(runner.context, data, config, refit, spec.seed)
+    if folds:
+        x = np.concatenate([arrays["train"], arrays["val"]])
+        y = np.concatenate([data.train.labels, data.val.labels])
+        return TrialInputs([(_array_dataset(x[a], y[a], batch, shuffle=True, seed=spec.seed),
+                             _array_dataset(x[b], y[b], 256)) for a, b in folds],
+                           shape, lambda m: m)
     train_x = np.concatenate([arrays["train"], arrays["val"]]) if refit else arrays["train"]
     train = _array_dataset(train_x, train_labels, batch, shuffle=True, seed=spec.seed)
     val = _array_dataset(arrays["val"], data.val.labels, 256)
-    return TrialInputs(train, val, tuple(arrays["train"].shape[1:]), lambda m: m)
+    return TrialInputs([(train, val)], shape, lambda m: m)
+
+
+def cv_folds(context, data, config, refit: bool, seed: int) -> list[tuple[np.ndarray, ...]]:
+    """Stratified folds over training + validation images, for small datasets.
+
+    On a few hundred images one validation split is too noisy to rank configurations; head
+    trials on cached features are cheap enough to train once per fold instead. Used only for
+    the "features" fidelity, when ``context.cv_folds > 1`` and the training and validation
+    images number at most ``context.cv_max_images``; otherwise [] (one holdout split).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.concatenate([data.train.labels, data.val.labels])
+    if refit or fidelity(config) != "features" or context.cv_folds < 2 \
+            or len(y) > context.cv_max_images:
+        return []
+    k = min(context.cv_folds, int(np.bincount(y).min()))
+    if k < 2:
+        return []
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
 
 
 def _array_dataset(x: np.ndarray, y: np.ndarray, batch: int, shuffle: bool = False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,14 +110,21 @@ class _Fit:
         backbone = self.runner.backbone(self.config["backbone"])
         n_classes = len(self.runner.dataset.class_names)
         data = _inputs.trial_inputs(self.runner, backbone, self.spec, self.extra)
-        self.trainable, top_vars = build_trainable(backbone, self.config, n_classes,
-                                                   data.boundary_shape)
-        model = data.wrap(self.trainable)
+        members, top_vars = [], []
+        for train, val in data.folds:
+            trainable, top = build_trainable(backbone, self.config, n_classes,
+                                             data.boundary_shape)
+            if self.trainable is None:  # the first fold's model is the one saved
+                self.trainable = trainable
+            top_vars += top
+            members.append(_Member(data.wrap(trainable), trainable, top, train, val))
+        if len(members) > 1:
+            self.extra["cv_folds"] = float(len(members))
         # The unfrozen blocks are the loaded backbone's own variables: put them back after
         # the trial so the next trial in this process starts from the pretrained weights.
         pretrained_values = [v.numpy() for v in top_vars]
         try:
-            _loop(self, model, top_vars, data.train, data.val, n_classes)
+            _loop(self, members, n_classes)
         finally:
             for var, value in zip(top_vars, pretrained_values):
                 var.assign(value)
@@ -141,16 +149,27 @@ class _Fit:
         return str(path)
 
 
-def _loop(fit: _Fit, model, top_vars, train_ds, val_ds, n_classes: int) -> None:
-    """A plain training loop: two optimizers (head, unfrozen blocks), per-epoch validation."""
+@dataclass
+class _Member:
+    """One model trained in a trial: the only one, or one cross-validation fold."""
+
+    model: object
+    trainable: object
+    top_vars: list
+    train: object
+    val: object
+
+
+def _steps(member: _Member, config, n_classes: int):
+    """Compiled train and eval steps with two optimizers (head, unfrozen blocks)."""
     import tensorflow as tf
     import tf_keras as keras
 
     from transfer_automl.training._model import build_optimizer
 
-    config = fit.config
+    model, top_vars = member.model, member.top_vars
     top_ids = {id(v) for v in top_vars}
-    head_vars = [v for v in fit.trainable.trainable_variables if id(v) not in top_ids]
+    head_vars = [v for v in member.trainable.trainable_variables if id(v) not in top_ids]
     head_opt = build_optimizer(config)
     top_opt = build_optimizer(config, config["backbone_lr_mult"]) if top_vars else None
     loss_fn = keras.losses.CategoricalCrossentropy(
@@ -176,10 +195,17 @@ def _loop(fit: _Fit, model, top_vars, train_ds, val_ds, n_classes: int) -> None:
         hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
         return loss * tf.cast(tf.shape(y)[0], tf.float32), hits
 
-    for epoch in range(1, (fit.spec.refit_epochs or config["epochs"]) + 1):
+    return train_step, eval_step
+
+
+def _loop(fit: _Fit, members: list[_Member], n_classes: int) -> None:
+    """Train every member one epoch at a time; report the members' mean metrics per epoch."""
+    steps = [_steps(m, fit.config, n_classes) for m in members]
+    for epoch in range(1, (fit.spec.refit_epochs or fit.config["epochs"]) + 1):
         t0 = time.monotonic()
-        loss, acc = _run_epoch(train_step, train_ds)
-        val_loss, val_acc = _run_epoch(eval_step, val_ds)
+        stats = [(*_run_epoch(train_step, m.train), *_run_epoch(eval_step, m.val))
+                 for m, (train_step, eval_step) in zip(members, steps)]
+        loss, acc, val_loss, val_acc = (float(v) for v in np.mean(stats, axis=0))
         fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
                                   time.monotonic() - t0))
 
