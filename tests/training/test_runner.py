@@ -122,6 +122,16 @@ def test_small_datasets_score_head_trials_by_cross_validation(runner):
     result, seen = _run(cv_runner, _spec("cv"))
     assert result.extra.get("cv_folds", 0) >= 2
     assert len(seen) == 3 and result.artifact
-    # fine-tuning trials keep the holdout split
-    result, _ = _run(cv_runner, _spec("nocv", unfrozen_blocks=1))
+    # fine-tuning on cached activations is cross-validated too, fold after fold, from the
+    # pretrained weights each time
+    backbone = runner.backbone("efficientnet_lite0")
+    _, top = backbone.split(1)
+    before = [v.numpy().copy() for v in top.trainable_variables]
+    result, seen = _run(cv_runner, _spec("cvft", unfrozen_blocks=1, epochs=2))
+    assert result.state == TrialState.COMPLETE, result.reason
+    assert result.extra.get("cv_folds", 0) >= 2 and len(seen) == 2
+    for b, v in zip(before, top.trainable_variables):
+        np.testing.assert_array_equal(b, v.numpy())
+    # augmented trials keep the holdout split
+    result, _ = _run(cv_runner, _spec("nocv", augment=0.5, epochs=1))
     assert "cv_folds" not in result.extra

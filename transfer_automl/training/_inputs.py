@@ -109,15 +109,16 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
 def cv_folds(context, data, config, refit: bool, seed: int) -> list[tuple[np.ndarray, ...]]:
     """Stratified folds over training + validation images, for small datasets.
 
-    On a few hundred images one validation split is too noisy to rank configurations; head
-    trials on cached features are cheap enough to train once per fold instead. Used only for
-    the "features" fidelity, when ``context.cv_folds > 1`` and the training and validation
-    images number at most ``context.cv_max_images``; otherwise [] (one holdout split).
+    On a few hundred images one validation split is too noisy to rank configurations, and
+    trials on cached features or activations are cheap enough to train once per fold instead,
+    so every trial that can be compared is compared on the same footing. Used for those two
+    fidelities when ``context.cv_folds > 1`` and the training and validation images number
+    at most ``context.cv_max_images``; otherwise [] (one holdout split).
     """
     from sklearn.model_selection import StratifiedKFold
 
     y = np.concatenate([data.train.labels, data.val.labels])
-    if refit or fidelity(config) != "features" or context.cv_folds < 2 \
+    if refit or fidelity(config) == "images" or context.cv_folds < 2 \
             or len(y) > context.cv_max_images:
         return []
     k = min(context.cv_folds, int(np.bincount(y).min()))

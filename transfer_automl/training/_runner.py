@@ -122,12 +122,22 @@ class _Fit:
             self.extra["cv_folds"] = float(len(members))
         # The unfrozen blocks are the loaded backbone's own variables: put them back after
         # the trial so the next trial in this process starts from the pretrained weights.
-        pretrained_values = [v.numpy() for v in top_vars]
-        try:
-            _loop(self, members, n_classes)
-        finally:
-            for var, value in zip(top_vars, pretrained_values):
+        top_vars = list({id(v): v for v in top_vars}.values())
+        pretrained = [v.numpy() for v in top_vars]
+
+        def restore() -> None:
+            for var, value in zip(top_vars, pretrained):
                 var.assign(value)
+
+        try:
+            if top_vars and len(members) > 1:
+                # Folds share the unfrozen blocks' variables, so they train one after another.
+                self.trainable = members[-1].trainable
+                _loop_sequential(self, members, n_classes, restore)
+            else:
+                _loop(self, members, n_classes)
+        finally:
+            restore()
 
     def on_epoch(self, metrics: EpochMetrics) -> None:
         self.history.append(metrics)
@@ -208,6 +218,30 @@ def _loop(fit: _Fit, members: list[_Member], n_classes: int) -> None:
         loss, acc, val_loss, val_acc = (float(v) for v in np.mean(stats, axis=0))
         fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
                                   time.monotonic() - t0))
+
+
+def _loop_sequential(fit: _Fit, members: list[_Member], n_classes: int, restore) -> None:
+    """Cross-validation for trials that unfreeze blocks: each fold trains from the pretrained
+    weights in turn; the mean curve is reported once every fold has finished. The weights
+    kept are the last fold's final ones (the exported model is refit on all images anyway).
+    """
+    epochs = fit.spec.refit_epochs or fit.config["epochs"]
+    curves = []
+    for member in members:
+        restore()
+        train_step, eval_step = _steps(member, fit.config, n_classes)
+        rows = []
+        for _ in range(epochs):
+            t0 = time.monotonic()
+            row = (*_run_epoch(train_step, member.train), *_run_epoch(eval_step, member.val))
+            if not all(math.isfinite(v) for v in row):
+                raise NonFiniteLoss(f"non-finite loss at epoch {len(rows) + 1} (loss={row[0]})")
+            rows.append((*row, time.monotonic() - t0))
+        curves.append(rows)
+    for epoch, values in enumerate(np.mean(curves, axis=0), start=1):
+        loss, acc, val_loss, val_acc, seconds = (float(v) for v in values)
+        fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
+                                  seconds * len(members)))
 
 
 def _run_epoch(step, dataset) -> tuple[float, float]:
