@@ -94,12 +94,14 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
     Returns:
         A :class:`FitResult` with the exported best model.
     """
+    from transfer_automl.data import load_dataset
+
     _check_budget(max_trials, time_budget_s, trial_timeout_s)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     runs_root = Path(runs_dir) if runs_dir is not None else cache / "runs"
     ex = _executor(executor, n_parallel, spark_master)
-    store = warmstart.open_kb(kb, cache)
     if resume is not None:
+        store = warmstart.open_kb(kb, cache)
         plan = _resume_plan(runs_root, resume, store)
     else:
         settings = {"max_trials": max_trials, "time_budget_s": time_budget_s, "seed": seed,
@@ -107,8 +109,10 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
                     "feature_cache": feature_cache, "warm_start": warm_start, "refit": refit,
                     "cv_folds": cv_folds}
         space = space or default_space(_backbones(backbones))
-        plan = _new_plan(dataset, settings, space, store, cache, runs_root, val_fraction,
-                         test_fraction)
+        data = load_dataset(dataset, val_fraction=val_fraction, test_fraction=test_fraction,
+                            seed=seed, workdir=cache / "datasets")
+        store = warmstart.open_kb(kb, cache)  # after the data: bad input fails fast
+        plan = _new_plan(data, settings, space, store, cache, runs_root)
     if pruner is None and early_stopping:
         pruner = default_pruner()
     return _execute(plan, ex, store, cache, on_event, pruner)
@@ -129,12 +133,7 @@ class _Plan:
     elapsed: float = 0.0
 
 
-def _new_plan(dataset, settings, space, store, cache, runs_root, val_fraction,
-              test_fraction) -> _Plan:
-    from transfer_automl.data import load_dataset
-
-    data = load_dataset(dataset, val_fraction=val_fraction, test_fraction=test_fraction,
-                        seed=settings["seed"], workdir=cache / "datasets")
+def _new_plan(data, settings, space, store, cache, runs_root) -> _Plan:
     embedding, warm, p = None, warmstart.WarmStart("none"), None
     if store is not None:
         embedding = BackboneStatsEmbedder(cache_dir=cache / "backbones",
