@@ -1,0 +1,303 @@
+"""Leave-one-dataset-out benchmark of the knowledge-base warm start.
+
+For each dataset D in ``../shared/datasets/`` and each (mode, seed), a fresh temporary SQLite KB
+is filled from the seed KB export (``knowledge_base/seed_kb.json``) minus every record of D
+(datasets matched by name, with their runs and trials; groups are left out so the KB regroups
+itself without D), then ``fit_auto(D, warm_start=mode, seed=seed, multi_fidelity=True)`` runs
+on it. A fresh KB per run matters: a run writes its own trials into its KB.
+
+Best-so-far validation accuracy after each trial (trial-id order; failed trials add nothing,
+pruned trials count with the score of their best epoch)
+goes to ``benchmarks/results/warm_start_loo.csv``; the summary table to ``warm_start_loo.md``;
+the anytime plot to ``warm_start_loo.png`` when matplotlib is installed.
+
+    python benchmarks/warm_start_loo.py [--datasets food10 ...] [--modes auto none]
+        [--seeds 0 1 2] [--max-trials 12] [--time-budget 900] [--seed-kb PATH]
+    python benchmarks/warm_start_loo.py --report-only     # rebuild md/png from the csv
+
+Resumable: (dataset, mode, seed) runs already in the csv are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import logging
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+RESULTS = ROOT / "benchmarks" / "results"
+CSV_PATH = RESULTS / "warm_start_loo.csv"
+MD_PATH = RESULTS / "warm_start_loo.md"
+PNG_PATH = RESULTS / "warm_start_loo.png"
+SEED_KB = ROOT / "knowledge_base" / "seed_kb.json"
+SCORED = ("complete", "pruned")  # a pruned trial keeps the score of its best epoch
+FIELDS = ("dataset", "mode", "seed", "trial_index", "trial", "status", "score", "best_so_far",
+          "origin", "fidelity", "cost_s", "test_score", "applied", "n_trials", "run_seconds")
+
+
+def without_dataset(doc: dict, name: str) -> tuple[dict, int]:
+    """The KB export ``doc`` minus every dataset called ``name``, its runs and trials."""
+    drop = {d["fingerprint"] for d in doc["datasets"] if d["name"] == name}
+    runs = [r for r in doc["runs"] if r["dataset"] not in drop]
+    keep_runs = {r["id"] for r in runs}
+    out = dict(doc, datasets=[d for d in doc["datasets"] if d["fingerprint"] not in drop],
+               runs=runs, trials=[t for t in doc["trials"] if t["run_id"] in keep_runs],
+               groups=[])  # centroids were fitted with D; let the KB regroup without it
+    return out, len(drop)
+
+
+def curve(leaderboard: list[dict]) -> list[dict]:
+    """Leaderboard rows in trial order with the best-so-far validation accuracy."""
+    best, rows = None, []
+    for row in sorted(leaderboard, key=lambda r: r["trial"]):
+        score = row["score"] if row["status"] in SCORED else None
+        if score is not None and (best is None or score > best):
+            best = score
+        rows.append({"trial": row["trial"], "status": row["status"], "score": score,
+                     "best_so_far": best, "origin": row["origin"],
+                     "fidelity": row["fidelity"], "cost_s": row["cost_s"]})
+    return rows
+
+
+def run_one(folder: Path, doc: dict, mode: str, seed: int, args, cache: Path) -> list[dict]:
+    """One search on a fresh KB without ``folder``'s records; its csv rows."""
+    from knowledge_base import KnowledgeBase
+    from transfer_automl import fit_auto
+
+    filtered, dropped = without_dataset(doc, folder.name)
+    tmp = Path(tempfile.mkdtemp(prefix=f"loo-{folder.name}-{mode}-{seed}-"))
+    try:
+        (tmp / "kb.json").write_text(json.dumps(filtered), encoding="utf-8")
+        with KnowledgeBase(tmp / "kb.sqlite") as kb:
+            counts = kb.import_json(tmp / "kb.json")
+        logging.getLogger("loo").info("%s: dropped %d dataset records; KB %s", folder.name,
+                                      dropped, counts)
+        t0 = time.monotonic()
+        r = fit_auto(folder, max_trials=args.max_trials, time_budget_s=args.time_budget,
+                     kb=str(tmp / "kb.sqlite"), warm_start=mode, seed=seed, cache_dir=cache,
+                     runs_dir=tmp / "runs", multi_fidelity=True, n_parallel=1)
+        seconds = time.monotonic() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    applied = r.explanation.split("warm start ", 1)[-1].split(":", 1)[0]
+    rows = curve(r.leaderboard)
+    for i, row in enumerate(rows, 1):
+        row.update(dataset=folder.name, mode=mode, seed=seed, trial_index=i,
+                   test_score=r.test_score, applied=applied, n_trials=len(rows),
+                   run_seconds=round(seconds, 1))
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            w.writeheader()
+        for row in rows:
+            w.writerow({k: row.get(k) for k in FIELDS})
+
+
+def curves(rows: list[dict]) -> dict[tuple[str, str, int], list[float]]:
+    """(dataset, mode, seed) -> best-so-far after trial 1, 2, ... (nan before any success)."""
+    out: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["dataset"], r["mode"], int(r["seed"]),
+                                           int(r["trial_index"]))):
+        value = row["best_so_far"]
+        out[(row["dataset"], row["mode"], int(row["seed"]))].append(
+            float(value) if value not in ("", None) else math.nan)
+    return out
+
+
+def at(c: list[float], k: int) -> float:
+    """Best-so-far after ``k`` trials (the last value if the run had fewer)."""
+    return c[min(k, len(c)) - 1] if c else math.nan
+
+
+def trials_to_reach(c: list[float], target: float) -> int | None:
+    """First trial count at which ``c`` reaches ``target``; None if never."""
+    return next((i for i, v in enumerate(c, 1) if v >= target - 1e-9), None)
+
+
+def summarise(rows: list[dict], max_trials: int) -> tuple[list[dict], dict]:
+    """Per-dataset statistics over the seeds both modes ran, and the two goal statistics."""
+    c = curves(rows)
+    table = []
+    for name in sorted({k[0] for k in c}):
+        seeds = sorted(s for (d, m, s) in c if d == name and m == "auto"
+                       and (name, "none", s) in c)
+        if not seeds:
+            continue
+        cold = [c[(name, "none", s)] for s in seeds]
+        warm = [c[(name, "auto", s)] for s in seeds]
+        # Paired by seed: the same seed means the same split, so the same validation set.
+        reach = [trials_to_reach(w, at(k, max_trials)) for w, k in zip(warm, cold)]
+        censored = [r if r is not None else max_trials + 1 for r in reach]
+        table.append({
+            "dataset": name, "seeds": seeds,
+            "cold_best": statistics.mean(at(k, max_trials) for k in cold),
+            "warm_best": statistics.mean(at(w, max_trials) for w in warm),
+            "reach": statistics.mean(censored), "never": sum(r is None for r in reach),
+            "warm3": statistics.mean(at(w, 3) for w in warm),
+            "cold3": statistics.mean(at(k, 3) for k in cold),
+            "warm1": statistics.mean(at(w, 1) for w in warm),
+            "cold1": statistics.mean(at(k, 1) for k in cold),
+            "trials": f"{min(map(len, warm))}/{min(map(len, cold))}",
+        })
+    goals = {}
+    if table:
+        goals = {"median_reach": statistics.median(t["reach"] for t in table),
+                 "beats3": sum(t["warm3"] > t["cold3"] for t in table),
+                 "ties3": sum(t["warm3"] == t["cold3"] for t in table),
+                 "n": len(table)}
+    return table, goals
+
+
+def anytime(rows: list[dict], max_trials: int) -> list[str]:
+    """Markdown table of mean best-so-far per trial, warm vs cold, per dataset."""
+    c = curves(rows)
+    lines = ["| dataset | mode | " + " | ".join(str(k) for k in range(1, max_trials + 1)) + " |",
+             "|---|---|" + "---|" * max_trials]
+    for name in sorted({k[0] for k in c}):
+        for mode in ("auto", "none"):
+            runs = [v for (d, m, _), v in c.items() if d == name and m == mode]
+            if runs:
+                means = [statistics.mean(at(v, k) for v in runs) for k in range(1, max_trials + 1)]
+                lines.append(f"| {name} | {mode} | " + " | ".join(f"{x:.3f}" for x in means) + " |")
+    return lines
+
+
+def write_report(rows: list[dict], max_trials: int, command: str) -> None:
+    table, goals = summarise(rows, max_trials)
+    lines = ["# Warm start vs cold start, leave one dataset out", "",
+             f"Command: `{command}`  ", f"Date: {dt.date.today().isoformat()}", "",
+             "For each dataset, the KB is the seed KB without that dataset. `auto` = warm start "
+             "from the KB, `none` = cold start, same trial budget, same seeds (a seed fixes the "
+             "split, so warm and cold runs of one seed share the validation set). Values are "
+             "validation accuracy, means over the seeds listed. *Trials to reach*: trials the "
+             f"warm run needs to reach the cold run's best-of-{max_trials} for the same seed "
+             f"({max_trials + 1} when it never does within the budget).", "",
+             f"| dataset | seeds | cold best-of-{max_trials} | warm best-of-{max_trials} | "
+             "trials to reach (mean) | never reached | warm best@1 | cold best@1 | "
+             "warm best@3 | cold best@3 | fewest trials run (warm/cold) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for t in table:
+        lines.append(f"| {t['dataset']} | {','.join(map(str, t['seeds']))} | "
+                     f"{t['cold_best']:.4f} | {t['warm_best']:.4f} | {t['reach']:.2f} | "
+                     f"{t['never']} | {t['warm1']:.4f} | {t['cold1']:.4f} | "
+                     f"{t['warm3']:.4f} | {t['cold3']:.4f} | {t['trials']} |")
+    if goals:
+        lines += ["", f"**Median over {goals['n']} datasets of trials to reach cold best-of-"
+                  f"{max_trials}: {goals['median_reach']:.2f}** (goal: <= 4).  ",
+                  f"**Datasets where warm best@3 beats cold best@3: {goals['beats3']} of "
+                  f"{goals['n']}** ({goals['ties3']} ties; goal: >= 6 of 8)."]
+    lines += ["", "## Anytime: mean best-so-far validation accuracy after k trials", ""]
+    lines += anytime(rows, max_trials)
+    MD_PATH.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {MD_PATH}", flush=True)
+    plot(rows, max_trials)
+
+
+def plot(rows: list[dict], max_trials: int) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed; no plot written (the md has the anytime table)",
+              flush=True)
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = curves(rows)
+    names = sorted({k[0] for k in c})
+    cols = min(4, len(names)) or 1
+    fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, squeeze=False,
+                             figsize=(3.2 * cols, 2.6 * math.ceil(len(names) / cols)))
+    for ax, name in zip(axes.flat, names):
+        for mode, colour in (("auto", "tab:red"), ("none", "tab:blue")):
+            for (d, m, s), v in c.items():
+                if d == name and m == mode:
+                    ax.plot(range(1, len(v) + 1), v, color=colour, alpha=0.7,
+                            label=f"{'warm' if mode == 'auto' else 'cold'} s{s}")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("trials", fontsize=8)
+        ax.set_ylabel("best val acc", fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(PNG_PATH, dpi=110)
+    print(f"wrote {PNG_PATH}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from transfer_automl.api import default_cache_dir
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", nargs="+", help="dataset folder names (default: all)")
+    ap.add_argument("--root", type=Path, default=SHARED)
+    ap.add_argument("--modes", nargs="+", default=["auto", "none"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--max-trials", type=int, default=12)
+    ap.add_argument("--time-budget", type=float, default=900, help="seconds per search")
+    ap.add_argument("--seed-kb", type=Path, default=SEED_KB)
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    command = "python benchmarks/warm_start_loo.py " + " ".join(argv or sys.argv[1:])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        write_report(read_rows(CSV_PATH), args.max_trials, command)
+        return 0
+    if not args.root.is_dir():
+        print(f"no dataset folder at {args.root}; nothing to benchmark", flush=True)
+        return 0
+    doc = json.loads(args.seed_kb.read_text(encoding="utf-8"))
+    cache = (args.cache_dir or default_cache_dir()).expanduser()
+    folders = sorted(p for p in args.root.iterdir() if p.is_dir())
+    if args.datasets:
+        folders = [p for p in folders if p.name in args.datasets]
+    done = {(r["dataset"], r["mode"], int(r["seed"])) for r in read_rows(CSV_PATH)}
+    # Seed-major order: every dataset gets seed 0 before any gets seed 1.
+    for seed in args.seeds:
+        for folder in folders:
+            for mode in args.modes:
+                if (folder.name, mode, seed) in done:
+                    continue
+                t0 = time.monotonic()
+                try:
+                    rows = run_one(folder, doc, mode, seed, args, cache)
+                except Exception as exc:  # record nothing; a re-run retries it
+                    print(f"{folder.name} {mode} seed {seed}: FAILED: {exc}", flush=True)
+                    continue
+                append_rows(CSV_PATH, rows)
+                best = [r["best_so_far"] for r in rows]
+                print(f"{folder.name} {mode} seed {seed} ({rows[0]['applied']}): best@3 "
+                      f"{at(best, 3)}, best@{len(rows)} {best[-1]}, test {rows[0]['test_score']}, "
+                      f"{time.monotonic() - t0:.0f} s", flush=True)
+                write_report(read_rows(CSV_PATH), args.max_trials, command)
+    write_report(read_rows(CSV_PATH), args.max_trials, command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
