@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from transfer_automl.diagnosis import diagnose, is_diverging
 from transfer_automl.pruners.base import Pruner, value_at
 from transfer_automl.study import TrialRecord
+from transfer_automl.trial import TrialState
 
 
 class MedianPruner(Pruner):
-    """Stop a trial whose best value so far is below the median of finished trials at the same
-    epoch (Google Vizier's median stopping rule).
+    """Stop a trial whose best value so far is below the median of completed trials at the
+    same epoch (Google Vizier's median stopping rule).
 
     Args:
         min_epochs: epochs a trial always gets.
@@ -27,7 +28,9 @@ class MedianPruner(Pruner):
         epoch = len(trial.epochs)
         if epoch < self.min_epochs:
             return None
-        others = [v for r in finished if len(r.epochs) >= epoch
+        # Peers are trials that ran to completion, as in Vizier and Optuna: counting pruned
+        # trials would drag the median down and let weak trials run on.
+        others = [v for r in finished if r.state == TrialState.COMPLETE and len(r.epochs) >= epoch
                   for v in [value_at(r, epoch)] if v is not None]
         if len(others) < self.min_trials:
             return None
