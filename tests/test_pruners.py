@@ -48,3 +48,10 @@ def test_curve_pruner_stops_diverging_and_stalled_trials():
 def test_any_pruner_returns_the_first_reason():
     nan = record("nan", [0.5, 0.4], losses=[1.0, math.inf])
     assert AnyPruner(MedianPruner(), CurvePruner()).prune(nan, []).startswith("diverging")
+
+
+def test_median_rule_ignores_pruned_peers():
+    done = [record(f"d{i}", [0.5, 0.6, 0.7, 0.8], finished=True) for i in range(3)]
+    for r in done:
+        r.state = TrialState.PRUNED
+    assert MedianPruner(min_epochs=3, min_trials=3).prune(record("x", [0.1, 0.1, 0.1]), done) is None
