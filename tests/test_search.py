@@ -155,3 +155,17 @@ def test_pruner_stops_a_running_trial_and_frees_its_slot():
     assert first.state == TrialState.PRUNED and first.result.reason == "bad lr"
     assert len(first.epochs) < 6
     assert second.state == TrialState.COMPLETE
+
+
+def test_first_cheap_trials_share_one_feature_cache_entry():
+    from transfer_automl.schedule import FidelitySchedule
+    from transfer_automl.space import default_space
+
+    space = default_space(["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+    study = Study(space, seed=3, schedule=FidelitySchedule(max_trials=20))
+    pinned = []
+    for _ in range(6):   # n_cheap = 12, half of them pinned
+        spec = study.ask()
+        pinned.append((spec.config["backbone"], spec.config["resolution"]))
+        study.tell(TrialResult(spec.trial_id, TrialState.COMPLETE, score=0.5, artifact="w"))
+    assert set(pinned) == {("efficientnet_lite0", 224)}

@@ -28,12 +28,16 @@ class FidelitySchedule:
         cheap_share: share of ``max_trials`` run on cached features before any fine-tuning.
         promote: how many of the best configurations get fine-tuning trials (round robin).
         fine_tune_epochs: epoch options for fine-tuning trials (kept short on a CPU).
+        pinned_share: share of the cheap trials held at the default backbone and resolution,
+            so that they all train on one feature-cache entry (every other pair costs a full
+            extraction); later cheap trials explore backbones and resolutions too.
     """
 
     max_trials: int
     cheap_share: float = 0.6
     promote: int = 2
     fine_tune_epochs: tuple[int, ...] = (5, 10)
+    pinned_share: float = 0.5
 
     @property
     def n_cheap(self) -> int:
@@ -49,7 +53,11 @@ class FidelitySchedule:
             ranked: finished configurations, best first.
         """
         if number < self.n_cheap or not ranked:
-            return space.restrict(unfrozen_blocks=(0,), augment=(0.0,)), "cheap"
+            cheap = space.restrict(unfrozen_blocks=(0,), augment=(0.0,))
+            if number < round(self.n_cheap * self.pinned_share):
+                cheap = cheap.fix(backbone=space.default["backbone"],
+                                  resolution=space.default["resolution"])
+            return cheap, "cheap"
         promoted = list(ranked[: self.promote])
         base = promoted[(number - self.n_cheap) % len(promoted)]
         fine = space.fix(**{k: base[k] for k in HEAD_PARAMS if k in space.names})
