@@ -107,7 +107,8 @@ def head_trial_cost(data_dir: Path, cache: Path, epochs: int, image_epochs: int,
         f"| cache cold (miss: extracts, writes entry) | {cold:.2f} | {r_cold.score:.4f} | "
         f"features_s {r_cold.extra['features_s']} |",
         f"| **cache warm (hit)**, best of {repeats} | **{t_warm:.2f}** | {r_warm.score:.4f} | "
-        f"cache_hit {r_warm.extra['cache_hit']:.0f}, features_s {r_warm.extra['features_s']}; "
+        f"cache_hit {r_warm.extra['cache_hit']:.0f}, features_s {r_warm.extra['features_s']}, "
+        f"cv_folds {r_warm.extra.get('cv_folds', 1):.0f}; "
         f"all: {', '.join(f'{w[0]:.2f}' for w in warm)} |",
         f"| **cache off** (`feature_cache=\"\"`: own forward passes) | **{t_off:.2f}** | "
         f"{r_off.score:.4f} | features_s {r_off.extra['features_s']} |",
