@@ -14,12 +14,15 @@ from rich.console import Console
 
 from transfer_automl.cli import display
 from transfer_automl.cli.kb import kb_app
+from transfer_automl.cli.server import serve, token_app
 from transfer_automl.errors import TransferAutoMLError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   pretty_exceptions_show_locals=False,
                   help="Automatic transfer learning for image folders.")
 app.add_typer(kb_app, name="kb")
+app.add_typer(token_app, name="token")
+app.command()(serve)
 console = display.console
 err = Console(stderr=True)
 

@@ -1,0 +1,240 @@
+"""The HTTP API and the web page, served by one FastAPI app.
+
+Every ``/api`` route except ``/api/health`` needs ``Authorization: Bearer TOKEN``; a user sees
+only their own datasets and jobs (anything else is 404). Errors are JSON ``{"detail": "..."}``.
+The OpenAPI spec is at ``/api/openapi.json``; the page at ``/`` uses nothing but files in
+this package (no CDN), which the Content-Security-Policy header enforces.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from transfer_automl.server import events
+from transfer_automl.server.auth import current_user
+from transfer_automl.server.config import ServerConfig
+from transfer_automl.server.datasets import incoming_dir, new_id, validate_upload
+from transfer_automl.server.jobs import JobManager
+from transfer_automl.server.schemas import JobRequest
+from transfer_automl.server.store import ServerStore
+from transfer_automl.server.uploads import UploadError, receive_upload
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+User = Annotated[str, Depends(current_user)]
+
+
+def create_app(config: ServerConfig, store: ServerStore | None = None) -> FastAPI:
+    """The app of one server: its store, its job manager (started with the app) and routes."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = store or ServerStore(config.kb)
+    manager = JobManager(config, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        manager.start()
+        try:
+            yield
+        finally:
+            manager.shutdown()
+            store.close()
+
+    app = FastAPI(title="transfer-automl", version="0.1.0", lifespan=lifespan,
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
+                  description="Upload image datasets, run transfer-learning searches, follow "
+                              "them live and download the exported models.")
+    app.state.config, app.state.store, app.state.manager = config, store, manager
+    _add_error_handlers(app)
+    _add_headers(app)
+    _add_routes(app, config, store, manager)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UploadError)
+    async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request %s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": "internal server error; see the server log"},
+                            status_code=500)
+
+
+def _add_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+
+def public_dataset(d: dict[str, Any]) -> dict[str, Any]:
+    """A dataset as the API shows it (no server paths)."""
+    return {k: v for k, v in d.items() if k != "path"}
+
+
+def public_job(job: dict[str, Any], full: bool = True) -> dict[str, Any]:
+    """A job as the API shows it; the list view leaves out the per-trial tables."""
+    out = {k: v for k, v in job.items() if k != "pid"}
+    if not full:
+        out["progress"] = {k: v for k, v in (job["progress"] or {}).items()
+                           if k not in ("trials", "curve")}
+        if job["result"]:
+            out["result"] = {k: v for k, v in job["result"].items() if k != "leaderboard"}
+    return out
+
+
+def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
+                manager: JobManager) -> None:
+    def own_job(job_id: str, user: str) -> dict[str, Any]:
+        job = store.job(job_id, owner=user)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/health", tags=["server"])
+    def health() -> dict[str, Any]:
+        """Liveness: no token needed."""
+        return {"status": "ok", "running_jobs": len(manager.running())}
+
+    @app.get("/api/me", tags=["server"])
+    def me(user: User) -> dict[str, Any]:
+        """The token's user and the server's upload limits."""
+        lim = config.limits
+        return {"user": user, "limits": {"max_upload_bytes": lim.max_upload_bytes,
+                                         "max_files": lim.max_files,
+                                         "max_unzipped_bytes": lim.max_unzipped_bytes},
+                "defaults": vars(config.defaults)}
+
+    @app.post("/api/datasets", status_code=201, tags=["datasets"], openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"schema": {
+            "type": "object", "properties": {
+                "archive": {"type": "string", "format": "binary",
+                            "description": "a .zip of the dataset folder"},
+                "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                          "description": "the files of a folder; each file name is its "
+                                         "path relative to the folder"},
+                "name": {"type": "string"}}}}}, "required": True}})
+    async def upload(request: Request, user: User) -> dict[str, Any]:
+        """Upload a dataset (a .zip, or the files of a folder with their relative paths);
+        it is validated like ``transfer-automl fit`` would and its data report returned."""
+        dataset_id = new_id()
+        root = incoming_dir(config, dataset_id)
+        try:
+            received = await receive_upload(
+                request.headers.get("content-type", ""), request.headers.get("content-length"),
+                request.stream(), root, config.limits)
+            name, path, report = await run_in_threadpool(validate_upload, config, dataset_id,
+                                                         received)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        row = store.add_dataset(dataset_id, user, name, received.kind, path, report)
+        return public_dataset(row)
+
+    @app.get("/api/datasets", tags=["datasets"])
+    def list_datasets(user: User) -> list[dict[str, Any]]:
+        """Your datasets, newest first."""
+        return [public_dataset(d) for d in store.datasets(user)]
+
+    @app.get("/api/datasets/{dataset_id}", tags=["datasets"])
+    def get_dataset(dataset_id: str, user: User) -> dict[str, Any]:
+        """One of your datasets with its data report."""
+        d = store.dataset(dataset_id, owner=user)
+        if d is None:
+            raise HTTPException(404, f"no dataset {dataset_id!r}")
+        return public_dataset(d)
+
+    @app.post("/api/jobs", status_code=201, tags=["jobs"])
+    def start_job(body: JobRequest, user: User) -> dict[str, Any]:
+        """Queue a search on one of your datasets."""
+        if store.dataset(body.dataset_id, owner=user) is None:
+            raise HTTPException(404, f"no dataset {body.dataset_id!r}")
+        job = store.add_job(new_id(), user, body.dataset_id, body.fit_params(config.defaults))
+        manager.wake()
+        return public_job(job)
+
+    @app.get("/api/jobs", tags=["jobs"])
+    def list_jobs(user: User) -> list[dict[str, Any]]:
+        """Your jobs, newest first, without their trial tables."""
+        return [public_job(j, full=False) for j in reversed(store.jobs(owner=user))]
+
+    @app.get("/api/jobs/{job_id}", tags=["jobs"])
+    def get_job(job_id: str, user: User) -> dict[str, Any]:
+        """Status, live progress (trials, best so far, curve) and, when done, the result."""
+        return public_job(own_job(job_id, user))
+
+    @app.get("/api/jobs/{job_id}/events", tags=["jobs"],
+             response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}}}})
+    async def job_events(job_id: str, request: Request, user: User) -> StreamingResponse:
+        """Server-sent events: an ``job`` event with the whole job whenever it changes, then
+        ``end`` once it is complete, failed or cancelled."""
+        await run_in_threadpool(own_job, job_id, user)
+        return StreamingResponse(
+            events.stream(request, lambda: public_job(store.job(job_id))),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/jobs/{job_id}/leaderboard", tags=["jobs"])
+    def leaderboard(job_id: str, user: User) -> list[dict[str, Any]]:
+        """One row per trial, best first (live while the job runs)."""
+        job = own_job(job_id, user)
+        if job["result"]:
+            return job["result"]["leaderboard"]
+        return (job["progress"] or {}).get("trials", [])
+
+    @app.get("/api/jobs/{job_id}/group", tags=["jobs"])
+    def group(job_id: str, user: User) -> dict[str, Any]:
+        """The virtual dataset group the dataset matched in the knowledge base (None when the
+        job searched without one or has not got that far)."""
+        job = own_job(job_id, user)
+        return {"group": (job["result"] or {}).get("group"),
+                "message": (job["progress"] or {}).get("message", "")}
+
+    @app.get("/api/jobs/{job_id}/model", tags=["jobs"], response_class=FileResponse,
+             responses={200: {"content": {"application/zip": {}}}})
+    def download_model(job_id: str, user: User) -> FileResponse:
+        """The exported model (SavedModel + labels.json + metadata.json) as a zip."""
+        job = own_job(job_id, user)
+        path = config.job_dir(job_id) / "model.zip"
+        if job["status"] != "complete" or not path.is_file():
+            raise HTTPException(409, f"job {job_id} has no model yet (status {job['status']})")
+        return FileResponse(path, media_type="application/zip",
+                            filename=f"model-{job_id}.zip")
+
+    @app.post("/api/jobs/{job_id}/cancel", tags=["jobs"])
+    def cancel(job_id: str, user: User) -> dict[str, Any]:
+        """Cancel a queued or running job (its worker processes are ended)."""
+        own_job(job_id, user)
+        return public_job(manager.cancel(job_id))

@@ -1,0 +1,102 @@
+"""Settings of one server process: where it keeps its data, its limits and job defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transfer_automl.errors import InputError
+
+SPACES = ("default", "demo", "quick")
+EXECUTORS = ("local", "spark")
+MB = 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one upload may contain.
+
+    Attributes:
+        max_upload_bytes: size of the whole request body (larger: HTTP 413).
+        max_files: files in a folder upload, or entries in a zip (more: HTTP 400).
+        max_unzipped_bytes: total uncompressed size of a zip (more: HTTP 400, zip bomb).
+    """
+
+    max_upload_bytes: int = 2048 * MB
+    max_files: int = 100_000
+    max_unzipped_bytes: int = 4096 * MB
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_files", "max_unzipped_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}: expected an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class JobDefaults:
+    """Fit parameters a job gets when its request leaves them out."""
+
+    max_trials: int = 20
+    time_budget_s: float = 900.0
+    executor: str = "local"
+    spark_master: str | None = None
+    space: str = "default"
+    seed: int = 0
+    cv_folds: int = 5
+    n_parallel: int = 1
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise InputError(f"executor: expected one of {list(EXECUTORS)}, got {self.executor!r}")
+        if self.space not in SPACES:
+            raise InputError(f"space: expected one of {list(SPACES)}, got {self.space!r}")
+        if self.max_trials < 1 or self.time_budget_s <= 0:
+            raise InputError("max_trials must be >= 1 and time_budget_s > 0; got "
+                             f"{self.max_trials!r} and {self.time_budget_s!r}")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the app, the job manager and the workers need to know.
+
+    Attributes:
+        data_dir: uploads, job folders (runs, logs, exported models) and, by default, the
+            knowledge base holding tokens and job state.
+        kb_url: the knowledge base (SQLite path or SQLAlchemy URL) for tokens, datasets and
+            jobs; None means ``data_dir/kb.sqlite``.
+        cache_dir: cache root of backbones and features shared by all jobs (None: the
+            library default).
+        search_kb: whether searches read and feed the knowledge base (warm start).
+        max_jobs: searches running at the same time; further jobs wait in the queue.
+        limits: upload limits.
+        defaults: fit parameters of jobs that do not give them.
+    """
+
+    data_dir: Path
+    kb_url: str | None = None
+    cache_dir: Path | None = None
+    search_kb: bool = True
+    max_jobs: int = 1
+    limits: Limits = field(default_factory=Limits)
+    defaults: JobDefaults = field(default_factory=JobDefaults)
+
+    def __post_init__(self) -> None:
+        if self.max_jobs < 1:
+            raise InputError(f"max_jobs: expected an integer >= 1, got {self.max_jobs!r}")
+
+    @property
+    def kb(self) -> str:
+        """The knowledge base URL or path actually used."""
+        return self.kb_url or str(self.data_dir / "kb.sqlite")
+
+    @property
+    def uses_default_kb(self) -> bool:
+        """True when the KB is the data directory's own file (seeded on creation)."""
+        return self.kb_url is None
+
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.data_dir / "jobs" / job_id

@@ -1,0 +1,202 @@
+"""Receiving a dataset upload: a streamed multipart body written straight into the data
+directory, with every limit enforced while the bytes arrive.
+
+Two forms are accepted in one ``multipart/form-data`` request:
+
+* ``archive``: one ``.zip`` of a dataset folder;
+* ``files``: the files of a folder, each part's file name being its path relative to the
+  folder (what a browser's folder picker gives as ``webkitRelativePath``).
+
+An optional ``name`` field names the dataset. A client file name is never used as a path
+before :func:`safe_relative_path` has checked it; files are created exclusively (never
+overwriting, never following a link), so nothing can be written outside the upload folder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from transfer_automl.server.config import Limits
+
+MAX_DEPTH = 16
+MAX_PART_NAME = 255
+MAX_FIELD_BYTES = 1024
+_FORBIDDEN = re.compile(r"[\x00-\x1f\\]")
+
+
+class UploadError(Exception):
+    """An upload is refused; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def safe_relative_path(name: str) -> PurePosixPath:
+    """A client-given relative path, checked to stay inside the folder it is written to.
+
+    Refuses absolute paths, drive letters, ``..``, backslashes, control characters, empty
+    names and deep or over-long paths (HTTP 400).
+    """
+    if not name or _FORBIDDEN.search(name):
+        raise UploadError(400, f"file name {name!r} is empty or holds a backslash or control "
+                               "character; send paths with '/' only")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise UploadError(400, f"file name {name!r} is absolute; send paths relative to the "
+                               "dataset folder")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise UploadError(400, f"file name {name!r} points outside the dataset folder")
+    if len(parts) > MAX_DEPTH or any(len(p.encode()) > MAX_PART_NAME for p in parts):
+        raise UploadError(400, f"file name {name!r} is nested deeper than {MAX_DEPTH} folders "
+                               f"or has a part longer than {MAX_PART_NAME} bytes")
+    return PurePosixPath(*parts)
+
+
+@dataclass
+class Received:
+    """What an upload request brought in."""
+
+    kind: str = ""  # "zip" or "folder"
+    name: str = ""
+    n_files: int = 0
+    archive: Path | None = None
+    folder: Path | None = None
+    top_names: set[str] = field(default_factory=set)
+
+
+class _Receiver:
+    """python-multipart callbacks that write each part where it belongs."""
+
+    def __init__(self, root: Path, limits: Limits) -> None:
+        self.root, self.limits = root, limits
+        self.got = Received()
+        self._headers: dict[str, str] = {}
+        self._field, self._value = b"", b""
+        self._part: tuple[str, str | None] = ("", None)
+        self._out: BinaryIO | None = None
+        self._buffer = bytearray()
+
+    def callbacks(self) -> dict:
+        return {"on_part_begin": self._begin, "on_header_field": self._header_field,
+                "on_header_value": self._header_value, "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_done, "on_part_data": self._data,
+                "on_part_end": self._end}
+
+    def _begin(self) -> None:
+        self._headers, self._buffer = {}, bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.decode("latin-1").lower()] = self._value.decode(
+            "utf-8", "replace")
+        self._field, self._value = b"", b""
+
+    def _headers_done(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", ""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self._part = (name, None if filename is None else filename.decode("utf-8", "replace"))
+        if filename is not None:
+            self._out = self._open_file(name, self._part[1] or "")
+
+    def _open_file(self, field_name: str, filename: str) -> BinaryIO:
+        got = self.got
+        if field_name == "archive":
+            if got.kind:
+                raise UploadError(400, "send either one 'archive' (.zip) or folder 'files', "
+                                       "not both and not two archives")
+            got.kind, got.archive = "zip", self.root / "upload.zip"
+            return open(got.archive, "xb")
+        if field_name != "files":
+            raise UploadError(400, f"unexpected file field {field_name!r}; use 'archive' for a "
+                                   ".zip or 'files' for the files of a folder")
+        if got.kind == "zip":
+            raise UploadError(400, "send either one 'archive' (.zip) or folder 'files', not both")
+        got.kind, got.folder = "folder", self.root / "files"
+        got.n_files += 1
+        if got.n_files > self.limits.max_files:
+            raise UploadError(400, f"more than {self.limits.max_files} files in one upload; "
+                                   "raise --max-files or upload a .zip")
+        rel = safe_relative_path(filename)
+        got.top_names.add(rel.parts[0])
+        target = got.folder.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return open(target, "xb")
+        except (FileExistsError, IsADirectoryError, NotADirectoryError):
+            raise UploadError(400, f"file name {filename!r} appears twice or clashes with a "
+                                   "folder of the same name") from None
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._out is not None:
+            self._out.write(data[start:end])
+            return
+        self._buffer += data[start:end]
+        if len(self._buffer) > MAX_FIELD_BYTES:
+            raise UploadError(400, f"form field {self._part[0]!r} is longer than "
+                                   f"{MAX_FIELD_BYTES} bytes")
+
+    def _end(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        elif self._part[0] == "name":
+            self.got.name = self._buffer.decode("utf-8", "replace").strip()[:255]
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+async def receive_upload(content_type: str, content_length: str | None,
+                         body: AsyncIterator[bytes], root: Path, limits: Limits) -> Received:
+    """Stream a multipart upload into ``root`` (``upload.zip`` or ``files/...``).
+
+    Raises:
+        UploadError: 413 when the body is larger than ``limits.max_upload_bytes`` (checked on
+            the declared length first, then on the bytes received), 400 for anything
+            malformed, an unsafe file name, too many files or an empty upload.
+    """
+    kind, options = parse_options_header(content_type)
+    if kind != b"multipart/form-data" or not options.get(b"boundary"):
+        raise UploadError(400, "send the dataset as multipart/form-data with an 'archive' "
+                               "(.zip) or 'files' parts")
+    limit = limits.max_upload_bytes
+    if content_length and content_length.isdigit() and int(content_length) > limit:
+        raise UploadError(413, f"upload of {int(content_length)} bytes is larger than the "
+                               f"limit of {limit} bytes (--max-upload-mb)")
+    root.mkdir(parents=True)
+    receiver = _Receiver(root, limits)
+    parser = MultipartParser(options[b"boundary"], receiver.callbacks())
+    received = 0
+    try:
+        async for chunk in body:
+            received += len(chunk)
+            if received > limit:
+                raise UploadError(413, f"upload is larger than the limit of {limit} bytes "
+                                       "(--max-upload-mb)")
+            parser.write(chunk)
+        parser.finalize()
+    except UploadError:
+        raise
+    except Exception as exc:  # python-multipart's parse errors
+        raise UploadError(400, f"malformed multipart body ({exc})") from None
+    finally:
+        receiver.close()
+    if not receiver.got.kind:
+        raise UploadError(400, "the upload holds no files: send an 'archive' (.zip) or the "
+                               "'files' of a folder")
+    return receiver.got
