@@ -140,7 +140,7 @@ def test_a_job_resumes_its_run_after_the_server_is_killed(server_root, cache_roo
     try:
         with server.client(token) as client:
             ds = upload_folder(client, colour_folder).json()
-            job = client.post("/api/jobs", json={"dataset_id": ds["id"], "max_trials": 5}).json()
+            job = client.post("/api/jobs", json={"dataset_id": ds["id"], "max_trials": 3}).json()
             before = wait_for(client, job["id"], lambda j: j["progress"].get("n_finished", 0) >= 1,
                               what="finished trial")
         server.stop(signal.SIGKILL)  # no chance to clean up: the worker must notice alone
@@ -153,7 +153,7 @@ def test_a_job_resumes_its_run_after_the_server_is_killed(server_root, cache_roo
         assert done["run_id"] == before["run_id"]  # the same run, resumed
         assert done["attempts"] == 2
         board = {r["trial"]: r for r in done["result"]["leaderboard"]}
-        assert len(board) == 5
+        assert len(board) == 3
         for trial_id, row in first.items():  # trials finished before the kill were kept
             assert board[trial_id]["score"] == row["score"]
             assert board[trial_id]["cost_s"] == row["cost_s"]
