@@ -64,3 +64,39 @@ def test_fix_holds_parameters():
     assert cfg["resolution"] == 96 and cfg["epochs"] == 3
     with pytest.raises(InputError):
         default_space().fix(nope=1)
+
+
+def test_default_is_solved_exactly_and_gradient_settings_are_inactive():
+    space = default_space()
+    cfg = space.default
+    assert cfg["optimizer"] == "lbfgs"
+    active = space.active(cfg)
+    for unused in ("learning_rate", "batch_size", "epochs", "head_dropout", "momentum"):
+        assert unused not in active
+    assert "weight_decay" in active and "label_smoothing" in active
+
+
+def test_exact_solver_is_swapped_out_where_it_cannot_train():
+    space = default_space()
+    # the default's lbfgs is not inherited by hidden layers or fine-tuning
+    assert space.complete({"n_dense": 1})["optimizer"] == "adam"
+    assert space.complete({"unfrozen_blocks": 2})["optimizer"] == "adam"
+    assert space.complete({"augment": 0.5})["optimizer"] == "adam"
+    assert space.complete({"pooling": "max"})["optimizer"] == "lbfgs"
+    # a sampled config is repaired; an explicit choice is kept (the trial then says why)
+    assert space.repair({**space.default, "n_dense": 2})["optimizer"] == "adam"
+    assert space.complete({"n_dense": 1, "optimizer": "lbfgs"})["optimizer"] == "lbfgs"
+    only_exact = space.restrict(optimizer=("lbfgs",))
+    assert only_exact.repair({**space.default, "n_dense": 1})["optimizer"] == "lbfgs"
+
+
+def test_study_never_asks_for_an_unsolvable_exact_trial():
+    from transfer_automl.space import exact_solvable
+    from transfer_automl.study import Study
+    from transfer_automl.samplers import RandomSampler
+
+    study = Study(default_space(), sampler=RandomSampler(), seed=3)
+    for _ in range(40):
+        spec = study.ask()
+        if spec.config["optimizer"] == "lbfgs":
+            assert exact_solvable(spec.config)

@@ -281,9 +281,15 @@ def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path,
                      test_score=test_score, leaderboard=study.leaderboard(),
                      group=warm.group, data_report=data.report.to_dict(),
                      explanation=warm.describe() + ". " + _explain(study, best) + (
-                         f" Refit on training + validation images for {best.result.best_epoch}"
-                         " epochs before export." if refit_artifact else ""),
+                         _refit_note(best) if refit_artifact else ""),
                      model=exported)
+
+
+def _refit_note(best) -> str:
+    if best.spec.config["optimizer"] == "lbfgs":
+        return " Solved again on training + validation images before export."
+    return (f" Refit on training + validation images for {best.result.best_epoch}"
+            " epochs before export.")
 
 
 def _explain(study: Study, best) -> str:
@@ -291,9 +297,12 @@ def _explain(study: Study, best) -> str:
     counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
     cfg = best.spec.config
     head = "a linear head" if cfg["n_dense"] == 0 else f"a {cfg['n_dense']}-layer MLP head"
+    if cfg["optimizer"] == "lbfgs":
+        head += " solved exactly (L-BFGS)"
     tuning = ("the backbone frozen" if cfg["unfrozen_blocks"] == 0
               else f"the top {cfg['unfrozen_blocks']} backbone blocks fine-tuned")
     return (f"{len(states)} trials ({counts}). Best: trial {best.spec.trial_id} "
             f"(from {best.spec.origin}), {head} on {cfg['backbone']} at "
             f"{cfg['resolution']} px with {tuning}, validation accuracy "
-            f"{best.result.score:.4f} at epoch {best.result.best_epoch}.")
+            f"{best.result.score:.4f}" + (
+                "." if cfg["optimizer"] == "lbfgs" else f" at epoch {best.result.best_epoch}."))

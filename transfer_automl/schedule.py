@@ -63,6 +63,8 @@ class FidelitySchedule:
         fine = space.fix(**{k: base[k] for k in HEAD_PARAMS if k in space.names})
         unfrozen = tuple(o for o in space.param("unfrozen_blocks").options if o > 0)
         epochs = tuple(o for o in space.param("epochs").options if o in self.fine_tune_epochs)
+        gradient = tuple(o for o in space.param("optimizer").options if o != "lbfgs")
         fine = fine.restrict(unfrozen_blocks=unfrozen or (0,),
-                             epochs=epochs or space.param("epochs").options)
+                             epochs=epochs or space.param("epochs").options,
+                             optimizer=gradient or space.param("optimizer").options)
         return fine, "fine-tune"

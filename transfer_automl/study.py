@@ -145,7 +145,7 @@ class Study:
                 key=lambda r: -r.result.score)]
             space, phase = self.schedule.subspace(self.space, number, ranked)
         history = [o for o in self._observations() if space.contains(o.config)]
-        config = self.sampler.suggest(space, history, self.seed + number)
+        config = space.repair(self.sampler.suggest(space, history, self.seed + number))
         return config, f"{self.sampler.name}/{phase}" if phase else self.sampler.name
 
     def _observations(self) -> list[Observation]:

@@ -185,7 +185,7 @@ def test_real_trial_runner_through_spark(spark, tmp_path, cache_root, colour_fol
     try:
         for i, lr in enumerate((1e-2, 3e-3)):
             config = {**default_space().default, "resolution": 64, "epochs": 2,
-                      "learning_rate": lr}
+                      "learning_rate": lr, "optimizer": "adam"}
             executor.submit(TrialSpec(f"r{i}", i, config, "test", seed=0))
             while len(results) == i:
                 for event in executor.poll(1.0):

@@ -34,7 +34,7 @@ def _runner(work: Path, data_dir: Path, features: str, cache_root: Path, backbon
 
 def _config(**overrides) -> dict:
     return {**default_space().default, "resolution": RES, "epochs": 2, "batch_size": 16,
-            **overrides}
+            "optimizer": "adam", **overrides}
 
 
 def _fill(runner, **overrides) -> None:
@@ -66,12 +66,16 @@ def runners(tmp_path_factory, cache_root, colour_folder):
     return cached, uncached
 
 
-@pytest.mark.parametrize("unfrozen, fidelity", [(0, "features"), (1, "activations")])
-def test_cached_and_uncached_trials_give_the_same_weights(runners, unfrozen, fidelity):
+@pytest.mark.parametrize("unfrozen, fidelity, optimizer", [
+    (0, "features", "adam"), (0, "features", "lbfgs"), (1, "activations", "adam")])
+def test_cached_and_uncached_trials_give_the_same_weights(runners, unfrozen, fidelity,
+                                                          optimizer):
     cached, uncached = runners
     _fill(cached, unfrozen_blocks=unfrozen)
-    hit = _run(cached, f"hit-{unfrozen}", unfrozen_blocks=unfrozen)
-    miss = _run(uncached, f"off-{unfrozen}", unfrozen_blocks=unfrozen)
+    hit = _run(cached, f"hit-{unfrozen}-{optimizer}", unfrozen_blocks=unfrozen,
+               optimizer=optimizer)
+    miss = _run(uncached, f"off-{unfrozen}-{optimizer}", unfrozen_blocks=unfrozen,
+                optimizer=optimizer)
     assert hit.fidelity == miss.fidelity == fidelity
     assert hit.extra["cache_hit"] == 1.0 and miss.extra["cache_hit"] == 0.0
     a, b = _weights(hit), _weights(miss)

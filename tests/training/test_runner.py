@@ -24,7 +24,9 @@ def runner(tmp_path_factory, cache_root, colour_folder):
 
 
 def _spec(trial_id, **overrides):
-    config = {**default_space().default, "resolution": RES, "epochs": 3, **overrides}
+    """A trial of the default config, trained by Adam unless ``overrides`` say otherwise."""
+    config = {**default_space().default, "resolution": RES, "epochs": 3, "optimizer": "adam",
+              **overrides}
     return TrialSpec(trial_id, 0, config, "test", seed=0)
 
 
@@ -35,6 +37,7 @@ def _run(runner, spec):
 
 @pytest.mark.parametrize("overrides, fidelity", [
     ({}, "features"),
+    ({"optimizer": "lbfgs"}, "features"),
     ({"unfrozen_blocks": 2, "n_dense": 1}, "activations"),
     ({"augment": 0.5, "epochs": 2}, "images"),
 ])
@@ -135,3 +138,71 @@ def test_small_datasets_score_head_trials_by_cross_validation(runner):
     # augmented trials keep the holdout split
     result, _ = _run(cv_runner, _spec("nocv", augment=0.5, epochs=1))
     assert "cv_folds" not in result.extra
+
+
+def test_exact_solver_matches_scikit_learn_logistic_regression(runner):
+    """The lbfgs head is multinomial logistic regression: sklearn's C maps to
+    weight_decay = 1 / (2 C n), and both optima agree."""
+    from sklearn.linear_model import LogisticRegression
+
+    from transfer_automl.training._assemble import select_pooled
+    from transfer_automl.training._inputs import cached_outputs
+
+    result, seen = _run(runner, _spec("exact", optimizer="lbfgs"))
+    assert result.state == TrialState.COMPLETE, result.reason
+    assert len(seen) == 1 and result.extra["lbfgs_iterations"] >= 1
+    config = _spec("exact").config
+    arrays = cached_outputs(runner, runner.backbone(config["backbone"]), config, {})
+    x = select_pooled(arrays["train"], runner.backbone(config["backbone"]), "avg")
+    y = runner.dataset.train.labels
+    wd = _spec("exact", optimizer="lbfgs").config["weight_decay"]
+    reference = LogisticRegression(C=1.0 / (2 * wd * len(y)), tol=1e-10, max_iter=5000).fit(x, y)
+    with np.load(result.artifact) as saved:
+        kernel, bias = saved["arr_0"], saved["arr_1"]
+    ours = x @ kernel + bias
+    theirs = reference.decision_function(x)
+
+    def objective(logits, w):  # what both minimise, on the mean-loss scale
+        logits = logits - logits.max(1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        return -log_p[np.arange(len(y)), y].mean() + wd * float((w * w).sum())
+
+    ours_obj, theirs_obj = objective(ours, kernel), objective(theirs, reference.coef_)
+    assert ours_obj <= theirs_obj * (1 + 1e-4)
+    # and the optimum is the same model: same predictions, near-identical centred logits
+    np.testing.assert_array_equal(ours.argmax(1), theirs.argmax(1))
+    np.testing.assert_allclose(ours - ours.mean(1, keepdims=True),
+                               theirs - theirs.mean(1, keepdims=True), atol=0.05)
+    assert result.score == seen[0].val_accuracy
+
+
+def test_stacked_folds_train_like_separate_runs(runner):
+    """Heads trained together (one step for all folds) equal heads trained alone: the
+    gradients of one head do not depend on the others."""
+    from transfer_automl.training._runner import _Fit, _Member, _loop_stacked
+    from transfer_automl.training._inputs import TrialInputs
+    from transfer_automl.training._model import build_head
+    import tf_keras as keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    folds = [(x[:30], y[:30], x[30:], y[30:]), (x[10:], y[10:], x[:10], y[:10])]
+    spec = _spec("stack", epochs=2, batch_size=16, head_dropout=0.0)
+
+    def train(arrays):
+        keras.utils.set_random_seed(0)
+        fit = _Fit(runner, spec, lambda m: None)
+        heads = [build_head(spec.config, 8, 3) for _ in arrays]
+        for h in heads:  # same start for every head, whatever the construction order
+            h.set_weights([np.full_like(w, 0.01) for w in h.get_weights()])
+        fit.trainable = heads[0]
+        _loop_stacked(fit, [_Member(h, h, []) for h in heads],
+                      TrialInputs(None, lambda m: m, arrays=arrays, batch_size=16, seed=0), 3)
+        return heads, fit.history
+
+    (alone,), _ = train(folds[:1])
+    (together, _), history = train(folds)
+    for a, b in zip(alone.get_weights(), together.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert [m.epoch for m in history] == [1, 2]

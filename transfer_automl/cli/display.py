@@ -17,12 +17,18 @@ def describe(config: dict) -> str:
                                                      for i in range(1, n + 1))
     parts = [config.get("backbone", "").replace("efficientnet_", ""),
              f"{config.get('resolution')}px", config.get("pooling", ""), head,
-             f"{config.get('optimizer')} lr={config.get('learning_rate', 0):.1e}"]
+             _training(config)]
     if config.get("unfrozen_blocks"):
         parts.append(f"unfreeze {config['unfrozen_blocks']}")
     if config.get("augment"):
         parts.append(f"aug {config['augment']:g}")
     return " ".join(p for p in parts if p)
+
+
+def _training(config: dict) -> str:
+    if config.get("optimizer") == "lbfgs":
+        return f"exact l2={config.get('weight_decay', 0):.0e}"
+    return f"{config.get('optimizer')} lr={config.get('learning_rate', 0):.1e}"
 
 
 class Progress:

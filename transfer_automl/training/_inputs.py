@@ -17,14 +17,34 @@ from transfer_automl.training._pipeline import image_dataset
 EXTRACT_BATCH = 32
 
 
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
+
+
 @dataclass
 class TrialInputs:
-    """Training and validation batches (one pair, or one per cross-validation fold), and how
-    to wrap the trainable part for them."""
+    """What one trial trains and validates on, and how to wrap the trainable part for it.
 
-    folds: list[tuple[tf.data.Dataset, tf.data.Dataset]]
+    Trials on images get tf.data pipelines (``folds``). Trials on cached features or
+    activations get in-memory ``arrays``, one tuple per cross-validation fold (or one for a
+    holdout split); :meth:`datasets` batches them when a loop wants pipelines.
+    """
+
     boundary_shape: tuple[int, ...] | None
     wrap: Callable
+    folds: list[tuple[tf.data.Dataset, tf.data.Dataset]] | None = None
+    arrays: list[Arrays] | None = None
+    batch_size: int = 32
+    seed: int = 0
+
+    @property
+    def n_members(self) -> int:
+        return len(self.arrays) if self.arrays is not None else len(self.folds)
+
+    def datasets(self) -> list[tuple[tf.data.Dataset, tf.data.Dataset]]:
+        if self.folds is None:
+            self.folds = [(_array_dataset(xt, yt, self.batch_size, shuffle=True, seed=self.seed),
+                           _array_dataset(xv, yv, 256)) for xt, yt, xv, yv in self.arrays]
+        return self.folds
 
 
 def backbone_key(backbone) -> str:
@@ -88,7 +108,7 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
                 x = select_pooled(x, backbone, config["pooling"])
             return keras.Model(inputs, trainable(x))
 
-        return TrialInputs([(train, val)], tuple(frozen.output_shape[1:]), wrap)
+        return TrialInputs(tuple(frozen.output_shape[1:]), wrap, folds=[(train, val)])
     arrays = cached_outputs(runner, backbone, config, extra)
     if config["unfrozen_blocks"] == 0:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
@@ -97,13 +117,11 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     if folds:
         x = np.concatenate([arrays["train"], arrays["val"]])
         y = np.concatenate([data.train.labels, data.val.labels])
-        return TrialInputs([(_array_dataset(x[a], y[a], batch, shuffle=True, seed=spec.seed),
-                             _array_dataset(x[b], y[b], 256)) for a, b in folds],
-                           shape, lambda m: m)
-    train_x = np.concatenate([arrays["train"], arrays["val"]]) if refit else arrays["train"]
-    train = _array_dataset(train_x, train_labels, batch, shuffle=True, seed=spec.seed)
-    val = _array_dataset(arrays["val"], data.val.labels, 256)
-    return TrialInputs([(train, val)], shape, lambda m: m)
+        members = [(x[a], y[a], x[b], y[b]) for a, b in folds]
+    else:
+        train_x = np.concatenate([arrays["train"], arrays["val"]]) if refit else arrays["train"]
+        members = [(train_x, np.asarray(train_labels), arrays["val"], data.val.labels)]
+    return TrialInputs(shape, lambda m: m, arrays=members, batch_size=batch, seed=spec.seed)
 
 
 def cv_folds(context, data, config, refit: bool, seed: int) -> list[tuple[np.ndarray, ...]]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from transfer_automl.errors import NonFiniteLoss, TrialPruned
 from transfer_automl.executors.base import TrialContext
-from transfer_automl.space import fidelity
+from transfer_automl.space import exact_solvable, fidelity
 from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
 
 log = logging.getLogger(__name__)
@@ -111,15 +111,26 @@ class _Fit:
         n_classes = len(self.runner.dataset.class_names)
         data = _inputs.trial_inputs(self.runner, backbone, self.spec, self.extra)
         members, top_vars = [], []
-        for train, val in data.folds:
+        for i in range(data.n_members):
             trainable, top = build_trainable(backbone, self.config, n_classes,
                                              data.boundary_shape)
             if self.trainable is None:  # the first fold's model is the one saved
                 self.trainable = trainable
             top_vars += top
-            members.append(_Member(data.wrap(trainable), trainable, top, train, val))
+            members.append(_Member(data.wrap(trainable), trainable, top))
         if len(members) > 1:
             self.extra["cv_folds"] = float(len(members))
+        if self.config["optimizer"] == "lbfgs":
+            if data.arrays is None or top_vars or not exact_solvable(self.config):
+                raise ValueError("optimizer lbfgs solves linear heads on cached features only "
+                                 "(n_dense 0, unfrozen_blocks 0, augment 0)")
+            _solve_exact(self, members, data.arrays, n_classes)
+            return
+        if data.arrays is not None and not top_vars:
+            _loop_stacked(self, members, data, n_classes)
+            return
+        for member, (train, val) in zip(members, data.datasets()):
+            member.train, member.val = train, val
         # The unfrozen blocks are the loaded backbone's own variables: put them back after
         # the trial so the next trial in this process starts from the pretrained weights.
         top_vars = list({id(v): v for v in top_vars}.values())
@@ -166,8 +177,8 @@ class _Member:
     model: object
     trainable: object
     top_vars: list
-    train: object
-    val: object
+    train: object = None
+    val: object = None
 
 
 def _steps(member: _Member, config, n_classes: int):
@@ -242,6 +253,88 @@ def _loop_sequential(fit: _Fit, members: list[_Member], n_classes: int, restore)
         loss, acc, val_loss, val_acc, seconds = (float(v) for v in values)
         fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
                                   seconds * len(members)))
+
+
+def _solve_exact(fit: _Fit, members: list[_Member], arrays, n_classes: int) -> None:
+    """Fit each member's linear head with L-BFGS; report the mean metrics as one epoch."""
+    from transfer_automl.training._exact import evaluate, fit_linear
+
+    t0 = time.monotonic()
+    rows, iterations = [], []
+    wd, smoothing = fit.config["weight_decay"], fit.config["label_smoothing"]
+    for member, (x_train, y_train, x_val, y_val) in zip(members, arrays):
+        solution = fit_linear(x_train, y_train, n_classes, wd, smoothing)
+        logits = member.trainable.get_layer("logits")
+        logits.set_weights([solution.kernel, solution.bias])
+        rows.append((*evaluate(solution, x_train, y_train, smoothing),
+                     *evaluate(solution, x_val, y_val, smoothing)))
+        iterations.append(solution.iterations)
+    fit.extra["lbfgs_iterations"] = float(max(iterations))
+    loss, acc, val_loss, val_acc = (float(v) for v in np.mean(rows, axis=0))
+    fit.on_epoch(EpochMetrics(fit.spec.trial_id, 1, loss, acc, val_loss, val_acc,
+                              time.monotonic() - t0))
+
+
+def _loop_stacked(fit: _Fit, members: list[_Member], data, n_classes: int) -> None:
+    """Train the heads of every fold together, one compiled step for all of them.
+
+    Each head sees only its own fold's training rows and is scored on its own held-out rows,
+    exactly as if the folds ran one after another; but one step function serves all folds,
+    so a 5-fold trial traces once and pays Python's per-step overhead once, not five times.
+    An epoch is the same number of steps for every fold: each fold's shuffled rows are cut
+    into that many near-equal batches (sizes differ by at most one row).
+    """
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from transfer_automl.training._model import build_optimizer
+
+    config = fit.config
+    heads = [m.trainable for m in members]
+    variables = [v for h in heads for v in h.trainable_variables]
+    optimizer = build_optimizer(config)  # per-variable state: one optimizer serves every head
+    loss_fn = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=config["label_smoothing"])
+    folds = [tuple(tf.constant(a) for a in arrays) for arrays in data.arrays]
+    n_steps = max(1, -(-max(len(a[1]) for a in data.arrays) // data.batch_size))
+    rngs = [np.random.default_rng([fit.spec.seed, fold]) for fold in range(len(heads))]
+
+    def scored(head, x, y, training):
+        logits = head(x, training=training)
+        loss = loss_fn(tf.one_hot(y, n_classes), logits)
+        hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
+        return loss, hits
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batches):
+        with tf.GradientTape() as tape:
+            outs = [scored(h, x, y, True) for h, (x, y) in zip(heads, batches)]
+            total = tf.add_n([loss + (tf.add_n(h.losses) if h.losses else 0.0)
+                              for h, (loss, _) in zip(heads, outs)])
+        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        return [(loss * tf.cast(tf.shape(y)[0], tf.float32), hits)
+                for (loss, hits), (_, y) in zip(outs, batches)]
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(batches):
+        return [scored(h, x, y, False) for h, (x, y) in zip(heads, batches)]
+
+    for epoch in range(1, (fit.spec.refit_epochs or config["epochs"]) + 1):
+        t0 = time.monotonic()
+        order = [np.array_split(rng.permutation(len(a[1])), n_steps)
+                 for rng, a in zip(rngs, data.arrays)]
+        sums = np.zeros((len(heads), 2))
+        for step in range(n_steps):
+            batches = [(tf.gather(x, idx[step]), tf.gather(y, idx[step]))
+                       for (x, y, _, _), idx in zip(folds, order)]
+            sums += np.array([[float(l), float(h)] for l, h in train_step(batches)])
+        train = sums / np.array([[len(a[1])] for a in data.arrays])
+        val = np.array([[float(l), float(h) / int(y.shape[0])] for (l, h), (_, _, _, y)
+                        in zip(eval_step([(x, y) for _, _, x, y in folds]), folds)])
+        loss, acc = train.mean(axis=0)
+        val_loss, val_acc = val.mean(axis=0)
+        fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, float(loss), float(acc),
+                                  float(val_loss), float(val_acc), time.monotonic() - t0))
 
 
 def _run_epoch(step, dataset) -> tuple[float, float]:
