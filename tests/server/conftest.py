@@ -4,7 +4,6 @@ HTTP client; jobs use the session's backbone cache and a tiny space so they take
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -140,10 +139,3 @@ def read_events(client: httpx.Client, job_id: str, timeout: float = 240) -> list
                     break
     return out
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -89,10 +89,10 @@ def test_job_runs_streams_progress_and_exports_a_model(dataset, alice):
 def test_cancel_ends_the_worker_and_its_processes(dataset, alice):
     job = alice.post("/api/jobs", json={"dataset_id": dataset["id"], "max_trials": 50,
                                         "space": "demo"}).json()
-    running = wait_for(alice, job["id"], lambda j: j["status"] == "running" and
+    wait_for(alice, job["id"], lambda j: j["status"] == "running" and
                        j["progress"].get("n_running"), what="running trial", timeout=180)
     assert alice.get(f"/api/jobs/{job['id']}/model").status_code == 409  # no model yet
-    worker = _worker_pid(alice, job["id"], running)
+    worker = _worker_pid(job["id"])
     response = alice.post(f"/api/jobs/{job['id']}/cancel")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     deadline = time.monotonic() + 10
@@ -106,7 +106,7 @@ def test_cancel_ends_the_worker_and_its_processes(dataset, alice):
     assert again["status"] == "cancelled"
 
 
-def _worker_pid(client, job_id, job) -> int:
+def _worker_pid(job_id: str) -> int:
     """The worker's pid, read from /proc (the API does not expose pids)."""
     for stat in Path("/proc").glob("[0-9]*/cmdline"):
         try:

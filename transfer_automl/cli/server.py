@@ -82,7 +82,8 @@ def revoke_tokens(user: Annotated[str, typer.Argument(help="User whose tokens to
         store.close()
 
 
-def serve(host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+def serve(host: Annotated[str, typer.Option("--host",
+                                             help="Interface to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
           data_dir: DataDir = None, kb: KBOpt = None,
           no_search_kb: Annotated[bool, typer.Option(
@@ -102,8 +103,8 @@ def serve(host: Annotated[str, typer.Option("--host", help="Interface to listen 
               "--max-trials", min=1, help="Default trials per job.")] = 20,
           time_budget: Annotated[float, typer.Option(
               "--time-budget", min=1, help="Default search budget per job (s).")] = 900,
-          executor: Annotated[str, typer.Option("--executor",
-                                                help="Default executor: local or spark.")] = "local",
+          executor: Annotated[str, typer.Option(
+              "--executor", help="Default executor: local or spark.")] = "local",
           spark_master: Annotated[Optional[str], typer.Option("--spark-master")] = None,
           space: Annotated[str, typer.Option(
               "--space", help="Default search space: default, demo or quick.")] = "default",

@@ -159,7 +159,8 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        row = store.add_dataset(dataset_id, user, name, received.kind, path, report)
+        row = await run_in_threadpool(store.add_dataset, dataset_id, user, name,
+                                      received.kind, path, report)
         return public_dataset(row)
 
     @app.get("/api/datasets", tags=["datasets"])

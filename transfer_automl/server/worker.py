@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-kb", default="", help="KB the search uses ('' for none)")
     parser.add_argument("--parent", type=int, default=None, help="pid of the server")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.parent is not None:
         threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
     store = ServerStore(args.kb)
