@@ -130,7 +130,7 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def test_a_job_resumes_its_run_after_the_server_is_killed(server_root, cache_root, colour_folder):
+def test_jobs_resume_or_run_after_the_server_is_killed(server_root, cache_root, colour_folder):
     from tests.server.conftest import FAST_JOBS, create_token
 
     data = server_root / "restart-data"
@@ -141,8 +141,10 @@ def test_a_job_resumes_its_run_after_the_server_is_killed(server_root, cache_roo
         with server.client(token) as client:
             ds = upload_folder(client, colour_folder).json()
             job = client.post("/api/jobs", json={"dataset_id": ds["id"], "max_trials": 3}).json()
+            queued = client.post("/api/jobs", json={"dataset_id": ds["id"]}).json()
             before = wait_for(client, job["id"], lambda j: j["progress"].get("n_finished", 0) >= 1,
                               what="finished trial")
+            assert client.get(f"/api/jobs/{queued['id']}").json()["status"] == "queued"
         server.stop(signal.SIGKILL)  # no chance to clean up: the worker must notice alone
         first = {r["trial"]: r for r in before["progress"]["trials"] if r["status"] != "running"}
 
@@ -150,6 +152,10 @@ def test_a_job_resumes_its_run_after_the_server_is_killed(server_root, cache_roo
         with server.client(token) as client:
             done = wait_for(client, job["id"], lambda j: j["status"] == "complete",
                             what="completion")
+            # The job queued behind it (--max-jobs 1) runs next, then is not needed any more.
+            wait_for(client, queued["id"], lambda j: j["status"] in ("running", "complete"),
+                     what="start of the queued job")
+            assert client.post(f"/api/jobs/{queued['id']}/cancel").status_code == 200
         assert done["run_id"] == before["run_id"]  # the same run, resumed
         assert done["attempts"] == 2
         board = {r["trial"]: r for r in done["result"]["leaderboard"]}
