@@ -26,11 +26,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def create_token(data_dir: Path, user: str) -> str:
-    proc = subprocess.run([*CLI, "token", "create", user, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip().splitlines()[-1]
+def create_token(data_dir: Path, user: str, cli: bool = False) -> str:
+    """A token for ``user`` in the KB of ``data_dir``: through ``transfer-automl token create``
+    with ``cli``, else directly through the store (faster; the CLI has its own test)."""
+    if cli:
+        proc = subprocess.run([*CLI, "token", "create", user, "--data-dir", str(data_dir)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip().splitlines()[-1]
+    from transfer_automl.server.store import ServerStore
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = ServerStore(str(data_dir / "kb.sqlite"))
+    try:
+        return store.create_token(user)
+    finally:
+        store.close()
 
 
 @dataclass

@@ -46,6 +46,8 @@ def test_upload_start_follow_and_download_in_the_browser(job_server, browser, tm
     assert "18 images in 3 classes" in browser.eval(_text("#report"))
     assert browser.eval("document.getElementById('upload-progress').value") == 1
 
+    assert browser.eval("document.getElementById('dataset-select').selectedOptions[0]"
+                        ".textContent").startswith("colours (18 images")
     browser.type_into("#max-trials", "1")
     browser.eval("document.getElementById('start-btn').click()")
     job_id = browser.wait("(location.hash.match(/^#\\/jobs\\/(\\w+)$/) || [])[1]",

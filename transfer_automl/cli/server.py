@@ -82,6 +82,23 @@ def revoke_tokens(user: Annotated[str, typer.Argument(help="User whose tokens to
         store.close()
 
 
+def _seed_if_empty(kb: str) -> None:
+    """Fill a knowledge base without datasets from the seed shipped in the package, as the
+    library does for its default KB (here the file may exist already: tokens live in it)."""
+    from importlib import resources
+
+    from knowledge_base import KnowledgeBase
+    from transfer_automl.warmstart import SEED_KB
+
+    with KnowledgeBase(kb) as store:
+        seed = resources.files("knowledge_base").joinpath(SEED_KB)
+        if store.datasets() or not seed.is_file():
+            return
+        with resources.as_file(seed) as seed_path:
+            counts = store.import_json(seed_path)
+        console.print(f"new knowledge base {kb} seeded with {counts}")
+
+
 def serve(host: Annotated[str, typer.Option("--host",
                                              help="Interface to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
@@ -126,9 +143,7 @@ def serve(host: Annotated[str, typer.Option("--host",
                              cv_folds))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.uses_default_kb and config.search_kb:
-        from transfer_automl.warmstart import open_kb
-
-        open_kb(None, config.data_dir).close()  # a new KB starts from the shipped seed
+        _seed_if_empty(config.kb)
     logging.getLogger("transfer_automl").setLevel(logging.INFO)
     app = create_app(config)
     console.print(f"transfer-automl server on http://{host}:{port}/ (data in {config.data_dir})")

@@ -71,14 +71,14 @@ function upload(form) {
       if (e.lengthComputable) $("upload-progress").value = e.loaded / e.total;
       if (e.loaded === e.total) $("upload-status").textContent = "validating…";
     };
-    xhr.onload = () => {
+    xhr.onload = async () => {
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = { detail: xhr.statusText }; }
       if (xhr.status === 201) {
-        $("upload-status").textContent = "uploaded: " + body.name;
         showError("");
         showReport(body);
-        refreshDatasets(body.id);
+        try { await refreshDatasets(body.id); } catch (e) { showError(e.message); }
+        $("upload-status").textContent = "uploaded: " + body.name; // and selected for a search
       } else {
         $("upload-status").textContent = "upload failed";
         showError(`Upload refused (${xhr.status}): ${body.detail}`);
