@@ -159,11 +159,15 @@ class JobManager:
             free = self.config.max_jobs - len(self._procs)
             if free <= 0 or self._stop.is_set():
                 return
-            queued = self.store.jobs(status=("queued",))
-            # Jobs interrupted by a restart (already attempted) go first.
-            queued.sort(key=lambda j: (j["attempts"] == 0, j["created"]))
-            for job in queued[:free]:
+            for job in self.queue()[:free]:
                 self._launch(job)
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Queued jobs in the order they start: those a restart interrupted (already
+        attempted) first, then the oldest."""
+        queued = self.store.jobs(status=("queued",))
+        queued.sort(key=lambda j: (j["attempts"] == 0, j["created"]))
+        return queued
 
     def _launch(self, job: dict[str, Any]) -> None:
         cfg, job_id = self.config, job["id"]
