@@ -187,6 +187,15 @@ def test_unsafe_file_names_in_folder_uploads_are_400(server, alice, folder, name
     _nothing_left_behind(server, marker)
 
 
+def test_a_zip_upload_is_validated_and_named_after_the_archive(alice, folder):
+    archive = _zip(_image_entries(folder))
+    response = alice.post("/api/datasets", files={"archive": ("../../My colours.zip", archive)})
+    assert response.status_code == 201, response.text
+    d = response.json()
+    assert (d["kind"], d["name"]) == ("zip", "My colours")
+    assert d["report"]["class_names"] == ["blue", "green", "red"]
+
+
 def test_unusable_dataset_is_400_with_the_ingestion_message(server, alice, folder):
     response = upload_folder(alice, folder / "red", prefix="only-red/red")
     assert response.status_code == 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from transfer_automl.data import DataReport, load_dataset
@@ -54,8 +54,17 @@ def describe(dataset, name: str) -> dict[str, Any]:
             "summary": DataReport.from_dict(report).summary()}
 
 
-def validate_upload(config: ServerConfig, dataset_id: str, received: Received,
-                    filename_hint: str = "") -> tuple[str, str, dict[str, Any]]:
+def display_name(received: Received, source: Path) -> str:
+    """The dataset's name: the ``name`` field, else the zip's or the folder's name."""
+    if received.name:
+        return received.name
+    if received.kind == "zip":
+        return PurePosixPath(received.archive_name).stem or "dataset"
+    return source.name if source != received.folder else "dataset"
+
+
+def validate_upload(config: ServerConfig, dataset_id: str,
+                    received: Received) -> tuple[str, str, dict[str, Any]]:
     """Check an upload and move it to its final folder.
 
     Returns:
@@ -68,9 +77,7 @@ def validate_upload(config: ServerConfig, dataset_id: str, received: Received,
     """
     root = incoming_dir(config, dataset_id)
     source = source_of(received)
-    name = received.name or (source.stem if received.kind == "zip" else source.name)
-    if source == received.folder or not name or name == "upload":
-        name = received.name or filename_hint or "dataset"
+    name = display_name(received, source)
     try:
         dataset = load(source, root / "work", config.limits)
     except InputError as exc:

@@ -19,9 +19,8 @@ class JobRequest(BaseModel):
     max_trials: Optional[int] = Field(None, ge=1, le=1000, description="trials to run at most")
     time_budget_s: Optional[float] = Field(None, gt=0, le=7 * 86400,
                                            description="search budget in seconds")
+    # The Spark master is the server's setting (--spark-master): users do not choose hosts.
     executor: Optional[Literal["local", "spark"]] = None
-    spark_master: Optional[str] = Field(None, max_length=255,
-                                        description="Spark master URL (executor=spark)")
     seed: Optional[int] = Field(None, ge=0, le=2**31 - 1)
     n_parallel: Optional[int] = Field(None, ge=1, le=16,
                                       description="concurrent trials (local executor)")

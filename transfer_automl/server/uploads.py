@@ -65,6 +65,7 @@ class Received:
 
     kind: str = ""  # "zip" or "folder"
     name: str = ""
+    archive_name: str = ""  # the client's name of the zip, for display only
     n_files: int = 0
     archive: Path | None = None
     folder: Path | None = None
@@ -118,6 +119,7 @@ class _Receiver:
                 raise UploadError(400, "send either one 'archive' (.zip) or folder 'files', "
                                        "not both and not two archives")
             got.kind, got.archive = "zip", self.root / "upload.zip"
+            got.archive_name = PurePosixPath(filename.replace("\\", "/")).name[:255]
             return open(got.archive, "xb")
         if field_name != "files":
             raise UploadError(400, f"unexpected file field {field_name!r}; use 'archive' for a "
