@@ -66,6 +66,7 @@ class TrialEntry:
     origin: str
     prior: str | None
     created: dt.datetime
+    parent: str | None = None  # the trial of the same run it descends from (lineage)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def trial_record(spec: Any, result: Any = None, prior: str | None = None) -> dic
         "origin": spec.origin, "status": "running",
         "prior": prior if prior is not None else (
             spec.origin if str(spec.origin).startswith("kb:") else None),
+        "parent": getattr(spec, "parent", None),
     }
     if result is not None:
         record.update(

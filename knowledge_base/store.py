@@ -42,7 +42,7 @@ _UPSERT = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 _TRIAL_STATES = ("pending", "running", "complete", "pruned", "failed")
 _TRIAL_FIELDS = {"trial_id": None, "number": 0, "config": {}, "status": "running", "score": None,
                  "best_epoch": None, "metrics": [], "reason": "", "cost": 0.0, "fidelity": "",
-                 "origin": "", "prior": None}
+                 "origin": "", "prior": None, "parent": None}
 
 
 class KnowledgeBaseError(TransferAutoMLError):
@@ -219,7 +219,8 @@ class KnowledgeBase:
         """Insert or update one trial of a run (keyed by ``record["trial_id"]``).
 
         ``record`` holds some of: trial_id (required), number, config, status, score,
-        best_epoch, metrics (per-epoch dicts), reason, cost (seconds), fidelity, origin, prior.
+        best_epoch, metrics (per-epoch dicts), reason, cost (seconds), fidelity, origin, prior,
+        parent (the trial of the same run it descends from).
         On update only the given keys change. :func:`knowledge_base.trial_record` builds it
         from a ``TrialSpec`` and ``TrialResult``.
         """
@@ -363,7 +364,7 @@ def _run_entry(r: RunRow) -> RunEntry:
 def _trial_entry(r: TrialRow, dataset_id: int) -> TrialEntry:
     return TrialEntry(r.run_id, r.trial_id, dataset_id, r.number, r.config, r.status, r.score,
                       r.best_epoch, r.metrics, r.reason, r.cost, r.fidelity, r.origin, r.prior,
-                      utc(r.created))
+                      utc(r.created), r.parent)
 
 
 def _group_entry(r: GroupRow) -> GroupEntry:

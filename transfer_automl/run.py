@@ -80,18 +80,24 @@ class RunFiles:
 
     def journal(self) -> tuple[list[tuple[TrialSpec, TrialResult]], float]:
         """Finished trials in order, and the search time spent when the last one ended."""
+        timed = self.timed_journal()
+        return [(spec, result) for spec, result, _ in timed], \
+            max((elapsed for _, _, elapsed in timed), default=0.0)
+
+    def timed_journal(self) -> list[tuple[TrialSpec, TrialResult, float]]:
+        """Finished trials in order, each with the search time at which it ended."""
         path = self.run_dir / JOURNAL
-        entries, elapsed = [], 0.0
+        entries = []
         if not path.exists():
-            return entries, elapsed
+            return entries
         for line in path.read_text().splitlines():
             try:
                 data = json.loads(line)
             except json.JSONDecodeError:  # a line cut short by a kill
                 continue
-            entries.append((TrialSpec(**data["spec"]), _result_from(data["result"])))
-            elapsed = max(elapsed, float(data.get("elapsed", 0.0)))
-        return entries, elapsed
+            entries.append((TrialSpec(**data["spec"]), _result_from(data["result"]),
+                            float(data.get("elapsed", 0.0))))
+        return entries
 
 
 def find_run(runs_dir: Path, run_id: str) -> RunFiles:

@@ -44,8 +44,9 @@ class FidelitySchedule:
         return max(1, round(self.max_trials * self.cheap_share))
 
     def subspace(self, space: SearchSpace, number: int,
-                 ranked: Sequence[Config]) -> tuple[SearchSpace, str]:
-        """The part of ``space`` trial ``number`` samples from, and the phase's name.
+                 ranked: Sequence[Config]) -> tuple[SearchSpace, str, int | None]:
+        """The part of ``space`` trial ``number`` samples from, the phase's name, and the
+        position in ``ranked`` of the configuration it was promoted from (None if cheap).
 
         Args:
             space: the full space.
@@ -57,9 +58,10 @@ class FidelitySchedule:
             if number < round(self.n_cheap * self.pinned_share):
                 cheap = cheap.fix(backbone=space.default["backbone"],
                                   resolution=space.default["resolution"])
-            return cheap, "cheap"
+            return cheap, "cheap", None
         promoted = list(ranked[: self.promote])
-        base = promoted[(number - self.n_cheap) % len(promoted)]
+        position = (number - self.n_cheap) % len(promoted)
+        base = promoted[position]
         fine = space.fix(**{k: base[k] for k in HEAD_PARAMS if k in space.names})
         unfrozen = tuple(o for o in space.param("unfrozen_blocks").options if o > 0)
         epochs = tuple(o for o in space.param("epochs").options if o in self.fine_tune_epochs)
@@ -67,4 +69,4 @@ class FidelitySchedule:
         fine = fine.restrict(unfrozen_blocks=unfrozen or (0,),
                              epochs=epochs or space.param("epochs").options,
                              optimizer=gradient or space.param("optimizer").options)
-        return fine, "fine-tune"
+        return fine, "fine-tune", position

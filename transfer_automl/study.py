@@ -84,9 +84,11 @@ class Study:
         while self._queue and config is None:
             candidate, origin = self._queue.pop(0)
             config = None if candidate in seen else candidate
+        parent = None
         if config is None:
-            config, origin = self._sample(number)
-        spec = TrialSpec(f"t{number:03d}", number, config, origin, self.seed + number)
+            config, origin, parent = self._sample(number)
+        spec = TrialSpec(f"t{number:03d}", number, config, origin, self.seed + number,
+                         parent=parent)
         self.trials[spec.trial_id] = TrialRecord(spec)
         return spec
 
@@ -130,6 +132,7 @@ class Study:
                 "cost_s": round(res.seconds, 2) if res else None,
                 "fidelity": res.fidelity if res and res.fidelity else fidelity(r.spec.config),
                 "origin": r.spec.origin,
+                "parent": r.spec.parent,
                 "reason": res.reason if res else "",
                 "diagnosis": str(diagnose(r.epochs)),
                 "config": self.space.active(r.spec.config),
@@ -137,16 +140,19 @@ class Study:
         rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["trial"]))
         return rows
 
-    def _sample(self, number: int) -> tuple[Config, str]:
-        space, phase = self.space, ""
+    def _sample(self, number: int) -> tuple[Config, str, str | None]:
+        """A sampled configuration, its origin and its parent trial (for promoted ones)."""
+        space, phase, parent = self.space, "", None
         if self.schedule is not None:
-            ranked = [r.spec.config for r in sorted(
-                (r for r in self.finished if r.result and r.result.score is not None),
-                key=lambda r: -r.result.score)]
-            space, phase = self.schedule.subspace(self.space, number, ranked)
+            ranked = sorted((r for r in self.finished if r.result and r.result.score is not None),
+                            key=lambda r: -r.result.score)
+            space, phase, position = self.schedule.subspace(
+                self.space, number, [r.spec.config for r in ranked])
+            parent = ranked[position].spec.trial_id if position is not None else None
         history = [o for o in self._observations() if space.contains(o.config)]
         config = space.repair(self.sampler.suggest(space, history, self.seed + number))
-        return config, f"{self.sampler.name}/{phase}" if phase else self.sampler.name
+        origin = f"{self.sampler.name}/{phase}" if phase else self.sampler.name
+        return config, origin, parent
 
     def _observations(self) -> list[Observation]:
         own = [Observation(dict(r.spec.config), r.result.score if r.result else None)

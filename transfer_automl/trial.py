@@ -36,6 +36,10 @@ class TrialSpec:
         refit_epochs: when set, train on the training and validation images together for
             exactly this many epochs and keep the last epoch (the final refit of the best
             configuration); validation metrics are then not a held-out estimate.
+        parent: the trial this one descends from: the promoted trial a fine-tuning trial
+            keeps the head of, or the trial a retune continues from.
+        init_weights: a checkpoint (``weights.npz`` of ``parent``) to start training from
+            instead of fresh head weights and the pretrained blocks.
     """
 
     trial_id: str
@@ -44,6 +48,8 @@ class TrialSpec:
     origin: str
     seed: int
     refit_epochs: int | None = None
+    parent: str | None = None
+    init_weights: str | None = None
 
 
 @dataclass(frozen=True)

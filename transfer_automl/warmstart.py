@@ -147,6 +147,20 @@ def from_dict(data: dict[str, Any]) -> tuple[WarmStart, SavedPriors]:
     return warm, priors
 
 
+def record_child(store, run_id: str, spec, result) -> None:
+    """Add a trial created after its run (a retune) to the run's record in the KB, then
+    close the store. A run the KB never saw is logged and skipped, like any KB write error."""
+    from knowledge_base import trial_record
+
+    try:
+        store.record_trial(run_id, trial_record(spec, result))
+    except Exception as exc:  # the trial is journalled in the run either way
+        log.warning("knowledge base: could not record %s of run %s: %s", spec.trial_id,
+                    run_id, exc)
+    finally:
+        store.close()
+
+
 class Recorder:
     """Journals each finished trial in the run directory and writes the run and its trials to
     the knowledge base as events arrive, then forwards the events.

@@ -15,6 +15,7 @@ from rich.console import Console
 from transfer_automl.cli import display
 from transfer_automl.cli.kb import kb_app
 from transfer_automl.cli.server import serve, token_app
+from transfer_automl.cli.tracking import history, restore
 from transfer_automl.errors import TransferAutoMLError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -23,6 +24,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.add_typer(kb_app, name="kb")
 app.add_typer(token_app, name="token")
 app.command()(serve)
+app.command()(history)
+app.command()(restore)
 console = display.console
 err = Console(stderr=True)
 

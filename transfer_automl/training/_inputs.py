@@ -113,7 +113,9 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     if config["unfrozen_blocks"] == 0:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
     shape = tuple(arrays["train"].shape[1:])
-    folds = cv_folds(runner.context, data, config, refit, spec.seed)
+    # a trial continuing from a checkpoint keeps the holdout split: every fold starting from
+    # one fold's trained weights would have seen the others' validation images
+    folds = cv_folds(runner.context, data, config, refit or bool(spec.init_weights), spec.seed)
     if folds:
         x = np.concatenate([arrays["train"], arrays["val"]])
         y = np.concatenate([data.train.labels, data.val.labels])

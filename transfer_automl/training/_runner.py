@@ -127,6 +127,7 @@ class _Fit:
             _solve_exact(self, members, data.arrays, n_classes)
             return
         if data.arrays is not None and not top_vars:
+            self._load_init()
             _loop_stacked(self, members, data, n_classes)
             return
         for member, (train, val) in zip(members, data.datasets()):
@@ -141,6 +142,7 @@ class _Fit:
                 var.assign(value)
 
         try:
+            self._load_init()
             if top_vars and len(members) > 1:
                 # Folds share the unfrozen blocks' variables, so they train one after another.
                 self.trainable = members[-1].trainable
@@ -149,6 +151,28 @@ class _Fit:
                 _loop(self, members, n_classes)
         finally:
             restore()
+
+    def _load_init(self) -> None:
+        """Start from the parent's checkpoint (a retune) instead of fresh weights."""
+        if not self.spec.init_weights:
+            return
+        with np.load(self.spec.init_weights) as saved:
+            weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        shapes = [w.shape for w in weights]
+        if shapes == [w.shape for w in self.trainable.get_weights()]:
+            self.trainable.set_weights(weights)
+            self.extra["init"] = 1.0  # every trained weight, unfrozen blocks included
+            return
+        # The unfrozen blocks changed: the head (the last weights saved) carries over, the
+        # blocks the parent did not train start from the pretrained weights.
+        head = self.trainable if self.config["unfrozen_blocks"] == 0 \
+            else self.trainable.get_layer("head")
+        n = len(head.get_weights())
+        if n > len(weights) or shapes[-n:] != [w.shape for w in head.get_weights()]:
+            raise ValueError(f"checkpoint {self.spec.init_weights} does not fit this model "
+                             "(the head architecture or pooling changed)")
+        head.set_weights(weights[-n:])
+        self.extra["init"] = 0.5  # the head only
 
     def on_epoch(self, metrics: EpochMetrics) -> None:
         self.history.append(metrics)

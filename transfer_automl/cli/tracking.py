@@ -1,0 +1,128 @@
+"""``transfer-automl history`` and ``restore``: look back at a run, and go back to a trial."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.tree import Tree
+
+from transfer_automl.cli import display
+
+console = display.console
+
+RunId = Annotated[str, typer.Argument(help="Id of the run (printed at the end of `fit`).")]
+CacheDir = Annotated[Optional[Path], typer.Option(
+    "--cache-dir", help="Cache root holding runs/ (default $TRANSFER_AUTOML_CACHE or "
+                        "~/.cache/transfer-automl).")]
+
+
+def _cache(option: Optional[Path]) -> Path:
+    from transfer_automl.api import default_cache_dir
+
+    if option is not None:
+        return option
+    env = os.environ.get("TRANSFER_AUTOML_CACHE")
+    return Path(env) if env else default_cache_dir()
+
+
+def history(run_id: RunId, out: Annotated[Optional[Path], typer.Option(
+                "--out", help="Folder for the pictures (default RUN_DIR/history).")] = None,
+            cache_dir: CacheDir = None) -> None:
+    """Show a run's trial lineage; write it as a picture, with other plots.
+
+    Writes tree.png and tree.svg (the lineage), curves.png (learning curves),
+    best_so_far.png (against trials and time) and importance.png (hyperparameters).
+    """
+    from transfer_automl.history import ROOT, write_history
+    from transfer_automl.run import find_run
+
+    files = find_run(_cache(cache_dir) / "runs", run_id)
+    run_history, paths = write_history(files, out)
+    nodes = run_history.tree()
+    colours = {"complete": "green", "pruned": "yellow", "failed": "red"}
+
+    def add(branch: Tree, key: str) -> None:
+        for child in nodes[key].children:
+            node = nodes[child]
+            if node.kind == "prior":
+                label = f"[magenta]{node.label}[/]"
+            else:
+                colour = colours.get(node.state, "white")
+                label = f"[{colour}]{node.label.replace(chr(10), '  ')}[/] {node.state}"
+            add(branch.add(label), child)
+
+    root = Tree(f"[bold]{nodes[ROOT].label}[/]")
+    add(root, ROOT)
+    console.print(root)
+    weights = run_history.importance()
+    if weights:
+        console.print("hyperparameter importance: " + ", ".join(
+            f"{name} {share:.2f}" for name, share in list(weights.items())[:5]))
+    for path in paths:
+        console.print(f"wrote {path}")
+
+
+def restore(run_id: RunId,
+            trial_id: Annotated[str, typer.Argument(help="Trial to go back to, e.g. t003.")],
+            export: Annotated[Optional[Path], typer.Option(
+                "--export", help="Write the trial's model here (SavedModel + labels).")] = None,
+            learning_rate: Annotated[Optional[float], typer.Option(
+                "--lr", help="Retune: continue training with this learning rate.")] = None,
+            momentum: Annotated[Optional[float], typer.Option("--momentum")] = None,
+            weight_decay: Annotated[Optional[float], typer.Option("--weight-decay")] = None,
+            unfrozen_blocks: Annotated[Optional[int], typer.Option(
+                "--unfreeze", min=0, help="Retune: train this many top backbone blocks.")] = None,
+            optimizer: Annotated[Optional[str], typer.Option(
+                "--optimizer", help="Retune: adam, adamw or sgd.")] = None,
+            epochs: Annotated[Optional[int], typer.Option(
+                "--epochs", min=1, help="Retune: epochs to continue for.")] = None,
+            cache_dir: CacheDir = None,
+            kb: Annotated[Optional[str], typer.Option(
+                "--kb", help="Knowledge base to record a retune in (default CACHE/kb.sqlite).")]
+            = None,
+            no_kb: Annotated[bool, typer.Option("--no-kb", help="Do not record it.")] = False
+            ) -> None:
+    """Reload a trial's checkpoint, export it, or retune it.
+
+    With any retune option the trial's training continues from its checkpoint as a child
+    trial of the same run, recorded with its parent.
+    """
+    from transfer_automl.restore import restore as restore_trial
+    from transfer_automl.restore import retune
+
+    cache = _cache(cache_dir)
+    changes = {k: v for k, v in {"learning_rate": learning_rate, "momentum": momentum,
+                                 "weight_decay": weight_decay, "unfrozen_blocks": unfrozen_blocks,
+                                 "optimizer": optimizer, "epochs": epochs}.items()
+               if v is not None}
+    trial = restore_trial(run_id, trial_id, cache_dir=cache)
+    _show(trial, "restored")
+    if changes:
+        if trial.spec.config["optimizer"] == "lbfgs" and "optimizer" not in changes:
+            changes["optimizer"] = "adam"  # continuing an exact solution means gradient steps
+        status = console.status(f"retuning {trial_id} with {changes}")
+        status.start()
+        try:
+            trial = retune(run_id, trial_id, cache_dir=cache, kb=False if no_kb else kb,
+                           on_epoch=lambda m: status.update(
+                               f"retuning {trial_id}: epoch {m.epoch} val_acc "
+                               f"{m.val_accuracy:.4f}"), **changes)
+        finally:
+            status.stop()
+        _show(trial, f"child of {trial_id}")
+    if export is not None:
+        trial.export(export)
+        console.print(f"model of {trial.spec.trial_id} exported to {export}")
+
+
+def _show(trial, what: str) -> None:
+    result = trial.result
+    score = f"{result.score:.4f}" if result.score is not None else "-"
+    first = (f", first epoch {result.history[0].val_accuracy:.4f}"
+             if result.history else "")
+    reason = f" ({result.reason})" if result.reason else ""
+    console.print(f"{trial.spec.trial_id} ({what}): {result.state.value}{reason}, val_acc "
+                  f"{score}{first}; {display.describe(dict(trial.spec.config))}")

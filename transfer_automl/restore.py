@@ -1,0 +1,175 @@
+"""Go back to any trial of a run: reload its checkpoint, export it, or continue training it.
+
+Every finished trial keeps its best-epoch weights (``trials/<id>/weights.npz`` in the run
+directory) and its spec in the run's journal. :func:`restore` turns that back into a model;
+:func:`retune` continues training from it with changed optimizer settings, as a child trial
+that is journalled in the same run (and recorded in the knowledge base) with its parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from transfer_automl.errors import InputError
+from transfer_automl.run import RunFiles, find_run
+from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
+
+log = logging.getLogger(__name__)
+
+#: What a retune may change: optimizer settings and how much of the backbone trains.
+RETUNABLE = ("optimizer", "learning_rate", "momentum", "weight_decay", "backbone_lr_mult",
+             "unfrozen_blocks", "epochs", "label_smoothing")
+
+
+@dataclass
+class RestoredTrial:
+    """One trial of a run, back from its journal entry and checkpoint.
+
+    Attributes:
+        run_id: the run the trial belongs to.
+        spec: what the trial ran (configuration, origin, parent).
+        result: how it ended (state, score, per-epoch history, checkpoint path).
+    """
+
+    run_id: str
+    spec: TrialSpec
+    result: TrialResult
+    files: RunFiles
+    cache_dir: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        if not self.result.artifact or not Path(self.result.artifact).is_file():
+            raise InputError(f"trial {self.spec.trial_id} of run {self.run_id} has no checkpoint "
+                             f"(state {self.result.state.value}: "
+                             f"{self.result.reason or 'no weights were saved'})")
+        return Path(self.result.artifact)
+
+    def export(self, out_dir: str | os.PathLike):
+        """Write this trial's model like ``FitResult.export`` (SavedModel + labels + metadata)
+        and return it loaded (:class:`~transfer_automl.export.ExportedModel`)."""
+        from pretrained import load_backbone
+
+        from transfer_automl.data import load_manifest
+        from transfer_automl.export import ExportedModel, save_classifier
+        from transfer_automl.training._assemble import build_classifier
+
+        data = load_manifest(self.files.manifest)
+        config = dict(self.spec.config)
+        backbone = load_backbone(config["backbone"], cache_dir=self.cache_dir / "backbones")
+        model = build_classifier(backbone, config, len(data.class_names), str(self.checkpoint))
+        metadata = {"run_id": self.run_id, "backbone": backbone.spec.name, "config": config,
+                    "trial": self.spec.trial_id, "parent": self.spec.parent,
+                    "val_score": self.result.score, "class_names": list(data.class_names),
+                    "data_report": data.report.to_dict(), "restored": True}
+        return ExportedModel(save_classifier(model, config["resolution"], out_dir,
+                                             data.class_names, metadata))
+
+
+def restore(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = None,
+            cache_dir: str | os.PathLike | None = None) -> RestoredTrial:
+    """The trial ``trial_id`` of run ``run_id``, with its checkpoint.
+
+    Raises:
+        InputError: the run or the trial does not exist.
+    """
+    from transfer_automl.api import default_cache_dir
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    files = find_run(Path(runs_dir) if runs_dir is not None else cache / "runs", run_id)
+    entries, _ = files.journal()
+    for spec, result in entries:
+        if spec.trial_id == trial_id:
+            return RestoredTrial(run_id, spec, result, files, cache)
+    known = ", ".join(spec.trial_id for spec, _ in entries) or "none finished"
+    raise InputError(f"run {run_id} has no finished trial {trial_id!r} (trials: {known})")
+
+
+def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = None,
+           cache_dir: str | os.PathLike | None = None, kb: Any = None,
+           on_epoch: Callable[[EpochMetrics], None] | None = None,
+           **changes: Any) -> RestoredTrial:
+    """Continue training trial ``trial_id`` from its checkpoint with ``changes`` applied.
+
+    The child starts from the parent's best-epoch weights (all of them when the unfrozen
+    blocks stay the same; the head only when ``unfrozen_blocks`` changes, the newly
+    trained blocks then starting from the pretrained weights) and is scored on the run's
+    validation split. It is journalled in the same run with ``parent=trial_id`` and recorded
+    in the knowledge base (``kb`` as in :func:`~transfer_automl.fit_auto`; False for none).
+
+    Args:
+        changes: new values for any of :data:`RETUNABLE`, e.g. ``learning_rate=1e-4``.
+
+    Returns:
+        The child trial, restorable like any other.
+    """
+    from transfer_automl import warmstart
+    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.space import exact_solvable
+    from transfer_automl.training import TrialRunner
+
+    parent = restore(run_id, trial_id, runs_dir=runs_dir, cache_dir=cache_dir)
+    unknown = sorted(set(changes) - set(RETUNABLE))
+    if unknown:
+        raise InputError(f"retune: cannot change {unknown}; retunable: {list(RETUNABLE)}")
+    settings, space = parent.files.load_settings()
+    config = {**parent.spec.config, **changes}
+    if config["optimizer"] == "lbfgs" and not exact_solvable(config):
+        raise InputError("retune: optimizer lbfgs solves linear heads on cached features only; "
+                         "pass optimizer='adam' (or adamw, sgd) to fine-tune")
+    config.update(_validate_changes(space, changes))
+    entries, elapsed = parent.files.journal()
+    number = 1 + max(spec.number for spec, _ in entries)
+    spec = TrialSpec(f"t{number:03d}", number, config, f"retune/{trial_id}",
+                     seed=parent.spec.seed, parent=trial_id,
+                     init_weights=str(parent.checkpoint))
+    context = TrialContext(str(parent.files.manifest), str(parent.files.run_dir),
+                           str(parent.cache_dir / "features")
+                           if settings.get("feature_cache", True) else "",
+                           str(parent.cache_dir / "backbones"), cv_folds=0)
+    log.info("retuning %s of run %s as %s with %s", trial_id, run_id, spec.trial_id, changes)
+    result = TrialRunner(context).run(spec, on_epoch or (lambda metrics: None))
+    parent.files.append(spec, result, elapsed)
+    store = warmstart.open_kb(kb, parent.cache_dir)
+    if store is not None:
+        warmstart.record_child(store, run_id, spec, result)
+    if result.state == TrialState.FAILED:
+        log.warning("retune %s failed: %s", spec.trial_id, result.reason)
+    return replace(parent, spec=spec, result=result)
+
+
+def _validate_changes(space, changes: dict) -> dict:
+    """Check changed values against the full space, not the run's: a run restricted to
+    frozen trials or fixed epochs can still be retuned beyond them. Numbers may leave the
+    search ranges (a retune that lowers the learning rate below anything searched is the
+    point of retuning) but must be finite, non-negative and, for the learning rate, > 0."""
+    import math
+
+    from transfer_automl.space import Choice, default_space
+
+    full = default_space(space.param("backbone").options)
+    out = {}
+    for name, value in changes.items():
+        param = full.param(name)
+        if name == "epochs":  # any number of further epochs
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"epochs: expected an integer >= 1, got {value!r}")
+            out[name] = value
+            continue
+        if isinstance(param, Choice):
+            out[name] = param.validate(value)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: expected a number, got {value!r}") from None
+        if not math.isfinite(number) or number < 0 or (name == "learning_rate" and number == 0):
+            raise InputError(f"{name}: expected a finite number >= 0 (> 0 for the learning "
+                             f"rate), got {value!r}")
+        out[name] = number
+    return out
