@@ -46,3 +46,17 @@ def test_converged_high_plateau():
 def test_still_improving_and_too_short():
     assert diagnose(curve([0.5, 0.6, 0.7, 0.8], [0.5, 0.6, 0.7, 0.8])).verdict == Verdict.IMPROVING
     assert diagnose(curve([0.5], [0.5])).verdict == Verdict.TOO_SHORT
+
+
+def test_exact_solutions_are_judged_by_their_generalisation_gap():
+    from transfer_automl.diagnosis import Verdict, diagnose_trial
+    from transfer_automl.trial import EpochMetrics
+
+    exact = {"optimizer": "lbfgs"}
+    fits = [EpochMetrics("t", 1, 0.1, 0.97, 0.2, 0.95, 0.1)]
+    assert diagnose_trial(exact, fits).verdict == Verdict.CONVERGED
+    gap = [EpochMetrics("t", 1, 0.01, 1.0, 0.9, 0.7, 0.1)]
+    verdict = diagnose_trial(exact, gap)
+    assert verdict.verdict == Verdict.OVERFITTING and "weight_decay" in verdict.advice
+    # gradient-trained trials are judged by their curve as before
+    assert diagnose_trial({"optimizer": "adam"}, fits).verdict == Verdict.TOO_SHORT

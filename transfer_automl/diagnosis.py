@@ -50,11 +50,25 @@ def _diagnosis(verdict: Verdict) -> Diagnosis:
 
 
 def is_diverging(epochs: Sequence[EpochMetrics], blowup: float = 3.0) -> bool:
-    """Non-finite loss, or training loss far above where it started."""
+    """Non-finite loss, or a training loss that blew up far above where it started (at any
+    epoch: a curve that explodes and then crawls back down was still thrown off course)."""
     losses = [e.loss for e in epochs]
     if any(not math.isfinite(v) for v in losses + [e.val_loss for e in epochs]):
         return True
-    return len(losses) >= 2 and losses[-1] > blowup * max(losses[0], 1e-8)
+    return len(losses) >= 2 and max(losses[1:]) > blowup * max(losses[0], 1e-8)
+
+
+def diagnose_trial(config, epochs: Sequence[EpochMetrics], gap: float = 0.1) -> Diagnosis:
+    """The verdict for a trial: its curve, or for a head solved exactly (one "epoch", the
+    optimum) the gap between training and validation accuracy at that optimum."""
+    if config.get("optimizer") == "lbfgs" and len(epochs) == 1 and not is_diverging(epochs):
+        e = epochs[0]
+        if e.accuracy - e.val_accuracy > gap:
+            return Diagnosis(Verdict.OVERFITTING, "raise weight_decay (stronger L2)",
+                             COLOUR[Verdict.OVERFITTING])
+        return Diagnosis(Verdict.CONVERGED, "none: solved to the optimum",
+                         COLOUR[Verdict.CONVERGED])
+    return diagnose(epochs)
 
 
 def diagnose(epochs: Sequence[EpochMetrics], patience: int = 3, tol: float = 0.005,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from transfer_automl.diagnosis import diagnose
+from transfer_automl.diagnosis import diagnose_trial
 from transfer_automl.samplers import Observation, Sampler, TPESampler
 from transfer_automl.schedule import FidelitySchedule
 from transfer_automl.space import Config, SearchSpace, fidelity
@@ -134,7 +134,7 @@ class Study:
                 "origin": r.spec.origin,
                 "parent": r.spec.parent,
                 "reason": res.reason if res else "",
-                "diagnosis": str(diagnose(r.epochs)),
+                "diagnosis": str(diagnose_trial(r.spec.config, r.epochs)),
                 "config": self.space.active(r.spec.config),
             })
         rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["trial"]))

@@ -206,3 +206,15 @@ def test_stacked_folds_train_like_separate_runs(runner):
     for a, b in zip(alone.get_weights(), together.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert [m.epoch for m in history] == [1, 2]
+
+
+def test_a_learning_rate_of_ten_is_diagnosed_as_diverging(runner):
+    from transfer_automl.diagnosis import Verdict, diagnose_trial
+
+    spec = _spec("lr10", optimizer="sgd", learning_rate=10.0, momentum=0.9, epochs=4,
+                 weight_decay=0.0, head_dropout=0.0)
+    spec = TrialSpec("lr10", 0, {**spec.config, "learning_rate": 10.0}, "test", 0)
+    result, _ = _run(runner, spec)
+    verdict = diagnose_trial(spec.config, result.history)
+    assert verdict.verdict == Verdict.DIVERGING, (result.state, [m.loss for m in result.history])
+    assert "lower the learning rate" in verdict.advice

@@ -7,6 +7,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from transfer_automl.diagnosis import COLOUR, diagnose_trial
+
 console = Console()
 
 
@@ -62,11 +64,16 @@ class Progress:
             score = f"{res.score:.4f}" if res.score is not None else "-"
             why = f" ({res.reason})" if res.reason else ""
             colour = {"complete": "green", "pruned": "yellow"}.get(res.state.value, "red")
+            verdict = diagnose_trial(record.spec.config, record.epochs)
             console.print(f"{head} {tid} [{colour}]{res.state.value}[/]{why}: val_acc {score} "
-                          f"in {res.seconds:.1f}s | best so far {best_text}")
+                          f"in {res.seconds:.1f}s | [{verdict.colour}]{verdict.verdict.value}[/]"
+                          f" | best so far {best_text}")
 
     def close(self) -> None:
         self.status.stop()
+
+
+_VERDICT_COLOURS = {verdict.value: colour for verdict, colour in COLOUR.items()}
 
 
 def leaderboard(rows: list[dict]) -> Table:
@@ -74,11 +81,15 @@ def leaderboard(rows: list[dict]) -> Table:
     table = Table(title="Leaderboard")
     for col in ("trial", "status", "val acc", "epochs", "cost s", "fidelity", "origin"):
         table.add_column(col, no_wrap=True)
+    table.add_column("diagnosis", overflow="fold")
     table.add_column("configuration / reason", overflow="fold", ratio=1)
     for row in rows:
         score = f"{row['score']:.4f}" if row["score"] is not None else "-"
         cost = f"{row['cost_s']:.1f}" if row["cost_s"] is not None else "-"
         detail = describe(row["config"]) + (f" [{row['reason']}]" if row["reason"] else "")
+        verdict = row.get("diagnosis", "")
+        colour = _VERDICT_COLOURS.get(verdict.split(":")[0], "white")
         table.add_row(row["trial"], row["status"], score, str(row["epochs_run"]), cost,
-                      row["fidelity"], row["origin"].replace("tpe/", ""), detail)
+                      row["fidelity"], row["origin"].replace("tpe/", ""),
+                      f"[{colour}]{verdict}[/]", detail)
     return table
