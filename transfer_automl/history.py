@@ -142,7 +142,7 @@ def _layout(nodes: dict[str, Node]) -> dict[str, tuple[float, float]]:
 
 def draw_tree(history: RunHistory, out_dir: Path) -> list[Path]:
     """The lineage tree as ``tree.png`` and ``tree.svg``; returns the paths."""
-    plt = _pyplot()
+    plt = pyplot()
     nodes = history.tree()
     pos = _layout(nodes)
     width = max(x for x, _ in pos.values()) + 1
@@ -164,12 +164,12 @@ def draw_tree(history: RunHistory, out_dir: Path) -> list[Path]:
     ax.axis("off")
     ax.set_title(f"Run {history.run_id}: trial lineage (green complete, amber pruned, "
                  f"red failed)", fontsize=9)
-    return _save(fig, out_dir / "tree", ("png", "svg"))
+    return save_figure(fig, out_dir / "tree", ("png", "svg"))
 
 
 def draw_curves(history: RunHistory, out_dir: Path) -> list[Path]:
     """Validation accuracy per epoch of every trial (``curves.png``)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for spec, result, _ in history.entries:
         if not result.history:
@@ -183,12 +183,12 @@ def draw_curves(history: RunHistory, out_dir: Path) -> list[Path]:
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Learning curves", fontsize=9)
-    return _save(fig, out_dir / "curves", ("png",))
+    return save_figure(fig, out_dir / "curves", ("png",))
 
 
 def draw_anytime(history: RunHistory, out_dir: Path) -> list[Path]:
     """Best validation accuracy so far against trials and against search time."""
-    plt = _pyplot()
+    plt = pyplot()
     points = history.best_so_far()
     fig, (by_trial, by_time) = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
     if points:
@@ -199,7 +199,7 @@ def draw_anytime(history: RunHistory, out_dir: Path) -> list[Path]:
     by_time.set_xlabel("search seconds")
     by_trial.set_ylabel("best validation accuracy")
     fig.suptitle("Best so far", fontsize=9)
-    return _save(fig, out_dir / "best_so_far", ("png",))
+    return save_figure(fig, out_dir / "best_so_far", ("png",))
 
 
 def draw_importance(history: RunHistory, out_dir: Path) -> list[Path]:
@@ -207,13 +207,13 @@ def draw_importance(history: RunHistory, out_dir: Path) -> list[Path]:
     weights = history.importance()
     if not weights:
         return []
-    plt = _pyplot()
+    plt = pyplot()
     names = list(weights)[:12][::-1]
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
     ax.barh(names, [weights[n] for n in names], color="#1565c0")
     ax.set_xlabel("share of explained score variation (random-forest importance)")
     ax.set_title("Hyperparameter importance", fontsize=9)
-    return _save(fig, out_dir / "importance", ("png",))
+    return save_figure(fig, out_dir / "importance", ("png",))
 
 
 def write_history(files: RunFiles, out_dir: Path | None = None) -> tuple[RunHistory, list[Path]]:
@@ -226,7 +226,7 @@ def write_history(files: RunFiles, out_dir: Path | None = None) -> tuple[RunHist
     return history, paths
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed, none opened
@@ -235,7 +235,7 @@ def _pyplot():
     return plt
 
 
-def _save(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
+def save_figure(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = []

@@ -57,15 +57,21 @@ class Study:
         self.sampler = sampler or TPESampler()
         self.seed = seed
         self._history = list(history)
-        self._queue: list[tuple[Config, str]] = []
+        self._queue: list[tuple[Config, str, int | None]] = []
         self.trials: dict[str, TrialRecord] = {}
 
-    def enqueue(self, config: Mapping[str, Any], origin: str = "enqueued") -> None:
-        """Ask for ``config`` (completed from the default) before any sampled configuration."""
+    def enqueue(self, config: Mapping[str, Any], origin: str = "enqueued",
+                seed: int | None = None) -> None:
+        """Ask for ``config`` (completed from the default) before any sampled configuration.
+
+        With ``seed`` the trial trains with that seed, and the same configuration may be
+        queued once per seed (repeats, as in an ablation study); without, a configuration
+        already queued or run is not asked for again.
+        """
         completed = self.space.complete(config)
-        if any(completed == c for c, _ in self._queue):
+        if any(completed == c and seed == s for c, _, s in self._queue):
             return
-        self._queue.append((completed, origin))
+        self._queue.append((completed, origin, seed))
 
     def add_history(self, observations: Sequence[Observation]) -> None:
         """Give the sampler observations from elsewhere (warm start from earlier runs)."""
@@ -80,15 +86,15 @@ class Study:
         """Create the next trial and mark it running."""
         number = 1 + max((r.spec.number for r in self.trials.values()), default=-1)
         seen = [r.spec.config for r in self.trials.values()]
-        config, origin = None, ""
+        config, origin, seed = None, "", None
         while self._queue and config is None:
-            candidate, origin = self._queue.pop(0)
-            config = None if candidate in seen else candidate
+            candidate, origin, seed = self._queue.pop(0)
+            config = None if seed is None and candidate in seen else candidate
         parent = None
         if config is None:
             config, origin, parent = self._sample(number)
-        spec = TrialSpec(f"t{number:03d}", number, config, origin, self.seed + number,
-                         parent=parent)
+        spec = TrialSpec(f"t{number:03d}", number, config, origin,
+                         self.seed + number if seed is None else seed, parent=parent)
         self.trials[spec.trial_id] = TrialRecord(spec)
         return spec
 

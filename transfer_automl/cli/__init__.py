@@ -15,6 +15,7 @@ from rich.console import Console
 from transfer_automl.cli import display
 from transfer_automl.cli.kb import kb_app
 from transfer_automl.cli.server import serve, token_app
+from transfer_automl.cli.ablation import ablate
 from transfer_automl.cli.tracking import history, restore
 from transfer_automl.errors import TransferAutoMLError
 
@@ -26,6 +27,7 @@ app.add_typer(token_app, name="token")
 app.command()(serve)
 app.command()(history)
 app.command()(restore)
+app.command()(ablate)
 console = display.console
 err = Console(stderr=True)
 
