@@ -71,6 +71,7 @@ class TrialRow(Base):
     origin: Mapped[str] = mapped_column(String(255))
     prior: Mapped[str | None] = mapped_column(String(512), nullable=True)
     parent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 

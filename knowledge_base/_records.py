@@ -67,6 +67,7 @@ class TrialEntry:
     prior: str | None
     created: dt.datetime
     parent: str | None = None  # the trial of the same run it descends from (lineage)
+    extra: Mapping[str, Any] = field(default_factory=dict)  # resource use, cache hits...
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def trial_record(spec: Any, result: Any = None, prior: str | None = None) -> dic
         record.update(
             status=getattr(result.state, "value", result.state), score=result.score,
             best_epoch=result.best_epoch, reason=result.reason, cost=result.seconds,
-            fidelity=result.fidelity,
+            fidelity=result.fidelity, extra=dict(getattr(result, "extra", {}) or {}),
             metrics=[{k: getattr(e, k) for k in ("epoch", "loss", "accuracy", "val_loss",
                                                  "val_accuracy", "seconds")}
                      for e in result.history])

@@ -42,7 +42,7 @@ _UPSERT = {"sqlite": sqlite_insert, "postgresql": pg_insert}
 _TRIAL_STATES = ("pending", "running", "complete", "pruned", "failed")
 _TRIAL_FIELDS = {"trial_id": None, "number": 0, "config": {}, "status": "running", "score": None,
                  "best_epoch": None, "metrics": [], "reason": "", "cost": 0.0, "fidelity": "",
-                 "origin": "", "prior": None, "parent": None}
+                 "origin": "", "prior": None, "parent": None, "extra": None}
 
 
 class KnowledgeBaseError(TransferAutoMLError):
@@ -220,7 +220,8 @@ class KnowledgeBase:
 
         ``record`` holds some of: trial_id (required), number, config, status, score,
         best_epoch, metrics (per-epoch dicts), reason, cost (seconds), fidelity, origin, prior,
-        parent (the trial of the same run it descends from).
+        parent (the trial of the same run it descends from), extra (resource use and other
+        figures the trial reported: cpu_s, peak_rss_mb, cache_hit, cv_folds...).
         On update only the given keys change. :func:`knowledge_base.trial_record` builds it
         from a ``TrialSpec`` and ``TrialResult``.
         """
@@ -364,7 +365,7 @@ def _run_entry(r: RunRow) -> RunEntry:
 def _trial_entry(r: TrialRow, dataset_id: int) -> TrialEntry:
     return TrialEntry(r.run_id, r.trial_id, dataset_id, r.number, r.config, r.status, r.score,
                       r.best_epoch, r.metrics, r.reason, r.cost, r.fidelity, r.origin, r.prior,
-                      utc(r.created), r.parent)
+                      utc(r.created), r.parent, r.extra or {})
 
 
 def _group_entry(r: GroupRow) -> GroupEntry:

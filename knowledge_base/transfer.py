@@ -31,7 +31,8 @@ __all__ = ["export_json", "import_json", "FORMAT"]
 FORMAT = "transfer-automl-kb"
 _FORMAT_VERSION = 1
 _TRIAL_COLUMNS = ("trial_id", "number", "config", "status", "score", "best_epoch", "metrics",
-                  "reason", "cost", "fidelity", "origin", "prior", "parent")
+                  "reason", "cost", "fidelity", "origin", "prior", "parent",
+                  "extra")
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -107,6 +107,40 @@ def test_retune_continues_from_the_checkpoint_as_a_child(run):
     assert stored[child.spec.trial_id].parent == "t000"
     fine = [row for row in result.leaderboard if row["parent"]]
     assert all(stored[row["trial"]].parent == row["parent"] for row in fine)
+    # resource use travels with every trial's record
+    for entry in stored.values():
+        assert entry.extra["cpu_s"] > 0 and entry.extra["peak_rss_mb"] > 0
+
+
+def test_retention_keeps_the_best_and_every_parent(run, tmp_path):
+    import shutil
+
+    from transfer_automl.api import retain_checkpoints
+    from transfer_automl.study import Study
+
+    result, cache, _ = run
+    source = find_run(cache / "runs", result.run_id)
+    copy = tmp_path / result.run_id
+    shutil.copytree(source.run_dir, copy)
+    journal = copy / "trials.jsonl"  # the copy's checkpoints are the copied files
+    journal.write_text(journal.read_text().replace(str(source.run_dir), str(copy)))
+    study = Study(default_space(["efficientnet_lite0"]).fix(resolution=64, epochs=3))
+    for spec, res in find_run(tmp_path, result.run_id).journal()[0]:
+        study.restore(spec, res)
+    parents = {r.spec.parent for r in study.trials.values() if r.spec.parent}
+    best = study.best().spec.trial_id
+    removed = retain_checkpoints(study, keep=1)
+    for record in study.trials.values():
+        tid, artifact = record.spec.trial_id, record.result.artifact
+        if tid == best or tid in parents:
+            assert artifact and Path(artifact).is_file(), tid
+        elif artifact:
+            assert tid in removed and not Path(artifact).exists()
+    assert removed  # the run had more checkpoints than the best and the parents
+    gone = restore(result.run_id, removed[0], runs_dir=tmp_path, cache_dir=cache)
+    assert gone.result.artifact.startswith(str(copy)), gone.result.artifact
+    with pytest.raises(InputError, match="retention policy"):
+        gone.checkpoint
 
 
 def test_retune_rejects_what_it_cannot_change(run):

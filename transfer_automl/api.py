@@ -45,7 +45,9 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
              val_fraction: float = 0.15, test_fraction: float = 0.15,
              multi_fidelity: bool = True, feature_cache: bool = True,
              early_stopping: bool = True, pruner: Pruner | None = None,
-             resume: str | None = None, refit: bool = True, cv_folds: int = 5) -> FitResult:
+             resume: str | None = None, refit: bool = True, cv_folds: int = 5,
+             keep_checkpoints: int | None = 20, mlflow_uri: str | None = None,
+             mlflow_experiment: str = "transfer-automl") -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
 
     Args:
@@ -87,6 +89,13 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
             cached features are scored by stratified k-fold cross-validation over training +
             validation images (one small validation split ranks configurations poorly);
             0 or 1 always uses the validation split.
+        keep_checkpoints: retention of trial checkpoints: after the search, the weights of
+            the best this many scored trials are kept (and of every trial another descends
+            from), the rest deleted; None keeps all. Journals and KB records stay complete.
+        mlflow_uri: an MLflow tracking URI: mirror the search (a run with one nested run per
+            trial: parameters, per-epoch metrics, state, reason) into MLflow. Needs
+            ``mlflow`` or ``mlflow-skinny`` installed.
+        mlflow_experiment: the MLflow experiment's name.
         resume: id of an interrupted run to continue (``dataset`` may then be None): its
             finished trials are read back, never re-run, and the search continues with the
             run's own settings and the time left of its budget.
@@ -97,6 +106,10 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
     from transfer_automl.data import load_dataset
 
     _check_budget(max_trials, time_budget_s, trial_timeout_s)
+    if keep_checkpoints is not None and (not isinstance(keep_checkpoints, int)
+                                         or keep_checkpoints < 1):
+        raise InputError(f"keep_checkpoints: expected an integer >= 1 or None, "
+                         f"got {keep_checkpoints!r}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     runs_root = Path(runs_dir) if runs_dir is not None else cache / "runs"
     ex = _executor(executor, n_parallel, spark_master)
@@ -115,7 +128,9 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
         plan = _new_plan(data, settings, space, store, cache, runs_root)
     if pruner is None and early_stopping:
         pruner = default_pruner()
-    return _execute(plan, ex, store, cache, on_event, pruner)
+    tracking = {"keep_checkpoints": keep_checkpoints, "mlflow_uri": mlflow_uri,
+                "mlflow_experiment": mlflow_experiment}
+    return _execute(plan, ex, store, cache, on_event, pruner, tracking)
 
 
 @dataclass
@@ -158,7 +173,8 @@ def _resume_plan(runs_root: Path, run_id: str, store) -> _Plan:
     return _Plan(files, data, space, settings, warm, p, None, journal, elapsed)
 
 
-def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner) -> FitResult:
+def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner,
+             tracking: dict[str, Any]) -> FitResult:
     s, files, data = plan.settings, plan.files, plan.data
     context = TrialContext(str(files.manifest), str(files.run_dir),
                            str(cache / "features") if s["feature_cache"] else "",
@@ -172,7 +188,14 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner) ->
     log.info("run %s: %d classes, %d/%d/%d images (train/val/test); %s", files.run_id,
              len(data.class_names), len(data.train), len(data.val), len(data.test),
              plan.warm.describe())
-    recorder = warmstart.Recorder(store, data, plan.embedding, files, study, on_event,
+    mirror = None
+    if tracking.get("mlflow_uri"):
+        from transfer_automl.mlflow_log import MlflowLogger
+
+        mirror = MlflowLogger(tracking["mlflow_uri"], tracking["mlflow_experiment"],
+                              files.run_id, {k: v for k, v in s.items() if v is not None})
+    forward = on_event if mirror is None else _chain(mirror, on_event)
+    recorder = warmstart.Recorder(store, data, plan.embedding, files, study, forward,
                                   plan.elapsed)
     recorder(SearchEvent("planned", None, study, 0.0, plan.warm.describe()))
     budget = Budget(s["max_trials"], max(1.0, s["time_budget_s"] - plan.elapsed),
@@ -181,14 +204,47 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner) ->
         run_search(study, ex, context, budget, recorder, pruner=pruner)
         artifact = _refit(study, context) if s.get("refit", True) else None
         result = _finish(study, data, files.run_id, files.run_dir, cache, plan.warm, artifact)
-    except KeyboardInterrupt:
-        recorder.close("interrupted")
-        raise
-    except BaseException:
-        recorder.close("failed")
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        recorder.close(status)
+        if mirror is not None:
+            mirror.close(status)
         raise
     recorder.close("complete", result)
+    if mirror is not None:
+        mirror.close("complete", result)
+    if tracking.get("keep_checkpoints"):
+        retain_checkpoints(study, tracking["keep_checkpoints"])
     return result
+
+
+def _chain(*callbacks):
+    """One callback that calls each non-None callback in turn."""
+    live = [c for c in callbacks if c is not None]
+
+    def call(event) -> None:
+        for callback in live:
+            callback(event)
+    return call
+
+
+def retain_checkpoints(study: Study, keep: int) -> list[str]:
+    """Delete the checkpoints of all but the ``keep`` best scored trials, keeping every trial
+    that another trial descends from; returns the ids whose weights were removed."""
+    scored = sorted((r for r in study.finished if r.result and r.result.score is not None),
+                    key=lambda r: (-r.result.score, r.spec.number))
+    parents = {r.spec.parent for r in study.trials.values() if r.spec.parent}
+    kept = {r.spec.trial_id for r in scored[:keep]} | parents
+    removed = []
+    for record in study.finished:
+        artifact = record.result.artifact if record.result else None
+        if artifact and record.spec.trial_id not in kept and Path(artifact).is_file():
+            Path(artifact).unlink()
+            removed.append(record.spec.trial_id)
+    if removed:
+        log.info("retention: removed the checkpoints of %d trials (keep_checkpoints=%d)",
+                 len(removed), keep)
+    return removed
 
 
 def _check_budget(max_trials, time_budget_s, trial_timeout_s) -> None:

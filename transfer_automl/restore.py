@@ -44,7 +44,11 @@ class RestoredTrial:
 
     @property
     def checkpoint(self) -> Path:
-        if not self.result.artifact or not Path(self.result.artifact).is_file():
+        if self.result.artifact and not Path(self.result.artifact).is_file():
+            raise InputError(f"the checkpoint of trial {self.spec.trial_id} of run "
+                             f"{self.run_id} was removed by the retention policy "
+                             f"(fit_auto keep_checkpoints keeps the best trials' weights)")
+        if not self.result.artifact:
             raise InputError(f"trial {self.spec.trial_id} of run {self.run_id} has no checkpoint "
                              f"(state {self.result.state.value}: "
                              f"{self.result.reason or 'no weights were saved'})")

@@ -48,7 +48,7 @@ def _kb_arg(kb: Optional[str], no_kb: bool):
 
 def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed, n_parallel=1,
          executor="local", spark_master=None, kb=None, warm_start="auto",
-         space=None, resume=None) -> float | None:
+         space=None, resume=None, mlflow_uri=None) -> float | None:
     from transfer_automl.api import fit_auto
 
     start = time.monotonic()
@@ -60,7 +60,8 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed, n_parallel
         result = fit_auto(directory, max_trials=max_trials, time_budget_s=time_budget, seed=seed,
                           n_parallel=n_parallel, executor=executor, spark_master=spark_master,
                           kb=kb, warm_start=warm_start, cache_dir=cache_dir_option(cache_dir),
-                          on_event=progress, space=space, resume=resume)
+                          on_event=progress, space=space, resume=resume,
+                          mlflow_uri=mlflow_uri)
     finally:
         progress.close()
     console.print(display.leaderboard(result.leaderboard))
@@ -98,14 +99,18 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
             "--spark-master", help="Spark master URL (default local[*]).")] = None,
         kb: KB = None, no_kb: NoKB = False,
         warm_start: Annotated[str, typer.Option(
-            "--warm-start", help="auto, none, points or history.")] = "auto") -> None:
+            "--warm-start", help="auto, none, points or history.")] = "auto",
+        mlflow_uri: Annotated[Optional[str], typer.Option(
+            "--mlflow-uri", help="Also log the search to this MLflow tracking URI.")] = None
+        ) -> None:
     """Search for the best fine-tuned model for an image folder."""
     if executor not in ("local", "spark"):
         raise typer.BadParameter(f"expected local or spark, got {executor!r}",
                                  param_hint="--executor")
     _fit(directory, max_trials=max_trials, time_budget=time_budget, out=out,
          cache_dir=cache_dir, seed=seed, n_parallel=n_parallel, executor=executor,
-         spark_master=spark_master, kb=_kb_arg(kb, no_kb), warm_start=warm_start)
+         spark_master=spark_master, kb=_kb_arg(kb, no_kb), warm_start=warm_start,
+         mlflow_uri=mlflow_uri)
 
 
 @app.command()

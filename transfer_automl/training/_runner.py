@@ -55,7 +55,7 @@ class TrialRunner:
 
     def run(self, spec: TrialSpec, reporter: Reporter) -> TrialResult:
         """Run ``spec``; never raises: failures become FAILED results with their reason."""
-        start = time.monotonic()
+        start, cpu_start = time.monotonic(), time.process_time()
         mode = fidelity(spec.config)
         fit = None
         try:
@@ -73,12 +73,27 @@ class TrialRunner:
             log.warning("trial %s failed: %s", spec.trial_id, reason, exc_info=True)
         artifact = fit.save_best() if fit is not None else None
         best = fit.best if fit is not None else None
+        if fit is not None:  # resource use, kept with the trial's record
+            fit.extra["cpu_s"] = round(time.process_time() - cpu_start, 2)
+            fit.extra["peak_rss_mb"] = _peak_rss_mb()
         return TrialResult(
             trial_id=spec.trial_id, state=state,
             score=best[1] if best else None, best_epoch=best[0] if best else None,
             history=tuple(fit.history) if fit else (), reason=reason,
             seconds=time.monotonic() - start, fidelity=mode, artifact=artifact,
             extra=fit.extra if fit else {})
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this worker process so far, in MiB (0 where unknown)."""
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+    except (ImportError, OSError):
+        return 0.0
 
 
 def _describe(exc: Exception) -> str:
