@@ -85,10 +85,10 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
         pruner: a custom :class:`~transfer_automl.pruners.Pruner` (overrides the default).
         refit: retrain the best configuration on training + validation images for its best
             epoch count before export (trials on cached features or activations only).
-        cv_folds: on datasets of at most 1,500 training + validation images, head trials on
-            cached features are scored by stratified k-fold cross-validation over training +
-            validation images (one small validation split ranks configurations poorly);
-            0 or 1 always uses the validation split.
+        cv_folds: trials on cached features (up to 10,000 training + validation images) and
+            on cached activations (up to 1,500) are scored by stratified k-fold
+            cross-validation over training + validation images (one small validation split
+            ranks configurations poorly); 0 or 1 always uses the validation split.
         keep_checkpoints: retention of trial checkpoints: after the search, the weights of
             the best this many scored trials are kept (and of every trial another descends
             from), the rest deleted; None keeps all. Journals and KB records stay complete.

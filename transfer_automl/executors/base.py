@@ -21,7 +21,11 @@ class TrialContext:
         backbone_cache: directory of converted backbones.
         threads: TensorFlow intra-op threads per trial (0 = TensorFlow's choice).
         cv_folds: cross-validation folds for head trials on small datasets (< 2: never).
-        cv_max_images: training + validation images up to which cross-validation is used.
+        cv_max_images: training + validation images up to which trials on cached
+            activations (fine-tuning) are cross-validated; their folds train one after another.
+        cv_max_feature_images: the same for trials on cached pooled features, whose fold
+            heads train together in one step (or are solved exactly), so a 5-fold score
+            costs little more than one split and is worth having on larger datasets too.
     """
 
     manifest: str
@@ -31,6 +35,7 @@ class TrialContext:
     threads: int = 0
     cv_folds: int = 5
     cv_max_images: int = 1500
+    cv_max_feature_images: int = 10000
 
 
 class Executor(abc.ABC):

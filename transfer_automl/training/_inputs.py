@@ -133,13 +133,15 @@ def cv_folds(context, data, config, refit: bool, seed: int) -> list[tuple[np.nda
     trials on cached features or activations are cheap enough to train once per fold instead,
     so every trial that can be compared is compared on the same footing. Used for those two
     fidelities when ``context.cv_folds > 1`` and the training and validation images number
-    at most ``context.cv_max_images``; otherwise [] (one holdout split).
+    at most ``context.cv_max_feature_images`` (features) or ``context.cv_max_images``
+    (activations); otherwise [] (one holdout split).
     """
     from sklearn.model_selection import StratifiedKFold
 
     y = np.concatenate([data.train.labels, data.val.labels])
-    if refit or fidelity(config) == "images" or context.cv_folds < 2 \
-            or len(y) > context.cv_max_images:
+    limit = (context.cv_max_feature_images if fidelity(config) == "features"
+             else context.cv_max_images)
+    if refit or fidelity(config) == "images" or context.cv_folds < 2 or len(y) > limit:
         return []
     k = min(context.cv_folds, int(np.bincount(y).min()))
     if k < 2:
