@@ -168,11 +168,16 @@ def test_exact_solver_matches_scikit_learn_logistic_regression(runner):
         return -log_p[np.arange(len(y)), y].mean() + wd * float((w * w).sum())
 
     ours_obj, theirs_obj = objective(ours, kernel), objective(theirs, reference.coef_)
-    assert ours_obj <= theirs_obj * (1 + 1e-4)
-    # and the optimum is the same model: same predictions, near-identical centred logits
+    assert ours_obj <= theirs_obj + 1e-4  # at the optimum, to the solver's tolerance
+    # and the same model in effect: the same predictions
     np.testing.assert_array_equal(ours.argmax(1), theirs.argmax(1))
+    # solved tightly, the optimum itself agrees: near-identical centred logits
+    from transfer_automl.training._exact import fit_linear
+
+    tight = fit_linear(x, y, 3, wd, gtol=1e-10)
+    ours = x @ tight.kernel + tight.bias
     np.testing.assert_allclose(ours - ours.mean(1, keepdims=True),
-                               theirs - theirs.mean(1, keepdims=True), atol=0.05)
+                               theirs - theirs.mean(1, keepdims=True), atol=0.02)
     assert result.score == seen[0].val_accuracy
 
 

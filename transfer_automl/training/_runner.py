@@ -299,10 +299,11 @@ def _solve_exact(fit: _Fit, members: list[_Member], arrays, n_classes: int) -> N
     from transfer_automl.training._exact import evaluate, fit_linear
 
     t0 = time.monotonic()
-    rows, iterations = [], []
+    rows, iterations, solution = [], [], None
     wd, smoothing = fit.config["weight_decay"], fit.config["label_smoothing"]
     for member, (x_train, y_train, x_val, y_val) in zip(members, arrays):
-        solution = fit_linear(x_train, y_train, n_classes, wd, smoothing)
+        # each fold starts from the previous fold's optimum: 80% of the data is shared
+        solution = fit_linear(x_train, y_train, n_classes, wd, smoothing, init=solution)
         logits = member.trainable.get_layer("logits")
         logits.set_weights([solution.kernel, solution.bias])
         rows.append((*evaluate(solution, x_train, y_train, smoothing),
@@ -334,7 +335,9 @@ def _loop_stacked(fit: _Fit, members: list[_Member], data, n_classes: int) -> No
     optimizer = build_optimizer(config)  # per-variable state: one optimizer serves every head
     loss_fn = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=config["label_smoothing"])
-    folds = [tuple(tf.constant(a) for a in arrays) for arrays in data.arrays]
+    folds = [(tf.constant(xt, tf.float32), tf.constant(yt, tf.int64),
+              tf.constant(xv, tf.float32), tf.constant(yv, tf.int64))
+             for xt, yt, xv, yv in data.arrays]
     n_steps = max(1, -(-max(len(a[1]) for a in data.arrays) // data.batch_size))
     rngs = [np.random.default_rng([fit.spec.seed, fold]) for fold in range(len(heads))]
 
@@ -344,7 +347,12 @@ def _loop_stacked(fit: _Fit, members: list[_Member], data, n_classes: int) -> No
         hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
         return loss, hits
 
-    @tf.function(reduce_retracing=True)
+    # One trace each: every fold's batch has an unknown row count (batches differ by a row).
+    width = data.arrays[0][0].shape[1:]
+    signature = [[(tf.TensorSpec((None, *width), tf.float32), tf.TensorSpec((None,), tf.int64))
+                  for _ in heads]]
+
+    @tf.function(input_signature=signature)
     def train_step(batches):
         with tf.GradientTape() as tape:
             outs = [scored(h, x, y, True) for h, (x, y) in zip(heads, batches)]
@@ -354,7 +362,7 @@ def _loop_stacked(fit: _Fit, members: list[_Member], data, n_classes: int) -> No
         return [(loss * tf.cast(tf.shape(y)[0], tf.float32), hits)
                 for (loss, hits), (_, y) in zip(outs, batches)]
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=signature)
     def eval_step(batches):
         return [scored(h, x, y, False) for h, (x, y) in zip(heads, batches)]
 
