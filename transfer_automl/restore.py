@@ -114,7 +114,7 @@ def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = N
     """
     from transfer_automl import warmstart
     from transfer_automl.executors.base import TrialContext
-    from transfer_automl.space import exact_solvable
+    from transfer_automl.space import exact_solvable, fidelity
     from transfer_automl.training import TrialRunner
 
     parent = restore(run_id, trial_id, runs_dir=runs_dir, cache_dir=cache_dir)
@@ -132,10 +132,18 @@ def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = N
     spec = TrialSpec(f"t{number:03d}", number, config, f"retune/{trial_id}",
                      seed=parent.spec.seed, parent=trial_id,
                      init_weights=str(parent.checkpoint))
+    # The child validates on the split its starting weights were trained against: the
+    # parent's first cross-validation fold (same fold count and seed), or the holdout split.
+    parent_folds = int(parent.result.extra.get("cv_folds", 0))
+    if parent_folds and fidelity(config) == "images":
+        raise InputError(f"retune: {trial_id} was cross-validated, so its weights have seen "
+                         "the validation images; an augmented retune (scored on them) would "
+                         "overstate itself. Retune without augmentation.")
     context = TrialContext(str(parent.files.manifest), str(parent.files.run_dir),
                            str(parent.cache_dir / "features")
                            if settings.get("feature_cache", True) else "",
-                           str(parent.cache_dir / "backbones"), cv_folds=0)
+                           str(parent.cache_dir / "backbones"), cv_folds=parent_folds,
+                           cv_max_images=10**9, cv_max_feature_images=10**9)
     log.info("retuning %s of run %s as %s with %s", trial_id, run_id, spec.trial_id, changes)
     result = TrialRunner(context).run(spec, on_epoch or (lambda metrics: None))
     parent.files.append(spec, result, elapsed)

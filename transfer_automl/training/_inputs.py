@@ -113,9 +113,12 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     if config["unfrozen_blocks"] == 0:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
     shape = tuple(arrays["train"].shape[1:])
-    # a trial continuing from a checkpoint keeps the holdout split: every fold starting from
-    # one fold's trained weights would have seen the others' validation images
-    folds = cv_folds(runner.context, data, config, refit or bool(spec.init_weights), spec.seed)
+    folds = cv_folds(runner.context, data, config, refit, spec.seed)
+    if spec.init_weights:
+        # A checkpoint of a cross-validated trial is its first fold's model: continuing it
+        # is only honest on that fold's split (its held-out rows are the only ones it has
+        # not trained on). The run's context gives the parent's fold count and seed.
+        folds = folds[:1]
     if folds:
         x = np.concatenate([arrays["train"], arrays["val"]])
         y = np.concatenate([data.train.labels, data.val.labels])
