@@ -20,10 +20,11 @@ from transfer_automl.trial import TrialSpec, TrialState
 RES = 64
 
 
-def _runner(work: Path, data_dir: Path, features: str, cache_root: Path, backbones=None):
+def _runner(work: Path, data_dir: Path, features: str, cache_root: Path, backbones=None,
+            seed: int = 0):
     from transfer_automl.training import TrialRunner
 
-    data = load_dataset(data_dir, workdir=work / "datasets")
+    data = load_dataset(data_dir, workdir=work / "datasets", seed=seed)
     manifest = data.save_manifest(work / f"dataset-{data.fingerprint[:8]}.json")
     runner = TrialRunner(TrialContext(str(manifest), str(work), features,
                                       str(cache_root / "backbones")))
@@ -100,12 +101,12 @@ def test_changed_image_changes_the_key_and_recomputes(tmp_path, cache_root, colo
     pixels[0, 0] = 255 - pixels[0, 0]
     Image.fromarray(pixels).save(image)
     new = _runner(tmp_path, data_dir, str(features), cache_root, runners[0]._backbones)
-    assert new.dataset.fingerprint != old.dataset.fingerprint
+    assert new.dataset.content_fingerprint != old.dataset.content_fingerprint
 
     backbone = old.backbone("efficientnet_lite0")
     cache = FeatureCache(features)
-    old_key = cache.key(old.dataset.fingerprint, backbone_key(backbone), RES, 0)
-    new_key = cache.key(new.dataset.fingerprint, backbone_key(backbone), RES, 0)
+    old_key = cache.key(old.dataset.content_fingerprint, backbone_key(backbone), RES, 0)
+    new_key = cache.key(new.dataset.content_fingerprint, backbone_key(backbone), RES, 0)
     assert old_key != new_key
     assert _run(new, "new").extra["cache_hit"] == 0.0
     assert (features / new_key / "meta.json").exists()
@@ -113,8 +114,42 @@ def test_changed_image_changes_the_key_and_recomputes(tmp_path, cache_root, colo
     def must_not_compute():
         raise AssertionError("the old entry should still be served")
 
-    arrays, hit = cache.get_or_compute(old_key, must_not_compute)
-    assert hit and set(arrays) == {"train", "val", "test"}
+    paths = sorted({*old.dataset.train.paths, *old.dataset.val.paths, *old.dataset.test.paths})
+    arrays, hit = cache.get_or_compute(old_key, must_not_compute, index=paths)
+    assert hit and set(arrays) == {"images"} and len(arrays["images"]) == len(paths)
+
+
+def test_another_split_seed_reuses_the_entry_row_for_row(tmp_path, cache_root, colour_folder,
+                                                         runners):
+    from transfer_automl.training._inputs import cached_outputs, extract, frozen_part
+
+    features = tmp_path / "features"
+    first = _runner(tmp_path, colour_folder, str(features), cache_root, runners[0]._backbones)
+    second = _runner(tmp_path, colour_folder, str(features), cache_root, runners[0]._backbones,
+                     seed=1)
+    assert first.dataset.content_fingerprint == second.dataset.content_fingerprint
+    assert first.dataset.fingerprint != second.dataset.fingerprint  # the splits differ
+    config = _config()
+    backbone = second.backbone(config["backbone"])
+    cached_outputs(first, backbone, config, {})
+    extra: dict = {}
+    reused = cached_outputs(second, backbone, config, extra)
+    assert extra["cache_hit"] == 1.0
+    assert len([p for p in features.iterdir() if p.is_dir()]) == 1
+    direct = extract(frozen_part(backbone, config), second.dataset, RES)
+    assert set(reused) == set(direct)
+    for split in direct:  # each split's rows are its own images, in its own order
+        np.testing.assert_allclose(reused[split], direct[split], rtol=1e-5, atol=1e-5)
+
+
+def test_an_entry_for_other_images_is_recomputed(tmp_path):
+    cache = FeatureCache(tmp_path)
+    cache.get_or_compute("k", lambda: {"images": np.zeros((2, 3), np.float32)}, index=["a", "b"])
+    arrays, hit = cache.get_or_compute(
+        "k", lambda: {"images": np.ones((3, 3), np.float32)}, index=["a", "b", "c"])
+    assert not hit and arrays["images"].shape == (3, 3)
+    arrays, hit = cache.get_or_compute("k", lambda: None, index=["a", "b", "c"])
+    assert hit and float(arrays["images"].sum()) == 9.0
 
 
 def test_key_depends_on_backbone_digest_resolution_and_boundary(tmp_path):

@@ -136,6 +136,9 @@ class Dataset:
     report: DataReport
     fingerprint: str
     root: str
+    #: Fingerprint of the images and labels alone, the same for every split of one folder
+    #: (``fingerprint`` also covers split membership). Empty for manifests written before it.
+    content_fingerprint: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -154,6 +157,7 @@ class Dataset:
             "report": self.report.to_dict(),
             "fingerprint": self.fingerprint,
             "root": self.root,
+            "content_fingerprint": self.content_fingerprint,
         }
 
     @classmethod
@@ -179,6 +183,7 @@ class Dataset:
                 report=DataReport.from_dict(data["report"]),
                 fingerprint=data["fingerprint"],
                 root=data["root"],
+                content_fingerprint=data.get("content_fingerprint", ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(

@@ -163,7 +163,7 @@ def _load_folder(root: Path, label: str, val_fraction: float, test_fraction: flo
     fingerprint = _fingerprint(scan.candidates)
     cache_dir = work / fingerprint[:16]
     cache_file = cache_dir / f"dataset-v{val_fraction:g}-t{test_fraction:g}-s{seed}.json"
-    cached = _from_cache(cache_file, scan, label)
+    cached = _from_cache(cache_file, scan, label, fingerprint)
     if cached is not None:
         logger.info("Reusing cached dataset %s", cache_file)
         return cached
@@ -175,8 +175,11 @@ def _load_folder(root: Path, label: str, val_fraction: float, test_fraction: flo
     return dataset
 
 
-def _from_cache(cache_file: Path, scan: ScanResult, label: str) -> Dataset | None:
-    """A cached dataset of the same content and root, with this scan's ignore counts."""
+def _from_cache(cache_file: Path, scan: ScanResult, label: str, content: str) -> Dataset | None:
+    """A cached dataset of the same content and root, with this scan's ignore counts.
+
+    ``content`` is the content fingerprint the cache file's folder is named after.
+    """
     if not cache_file.exists():
         return None
     try:
@@ -190,7 +193,7 @@ def _from_cache(cache_file: Path, scan: ScanResult, label: str) -> Dataset | Non
     skipped = tuple(SkippedFile(*s) for s in scan.skipped)
     skipped += tuple(s for s in dataset.report.skipped if s.path in rels)
     report = dataclasses.replace(dataset.report, source=label, skipped=skipped, ignored=scan.ignored)
-    return dataclasses.replace(dataset, report=report)
+    return dataclasses.replace(dataset, report=report, content_fingerprint=content)
 
 
 def _decode_all(scan: ScanResult, converted_dir: Path) -> list[tuple[Candidate, ImageInfo | str]]:
@@ -282,7 +285,8 @@ def _build(scan: ScanResult, label: str, val_fraction: float, test_fraction: flo
     ]
     train, val, test = _splits(items, scan.given_splits, val_fraction, test_fraction, seed)
     rels = {path: c.rel for (path, _, _), (c, _) in zip(items, usable)}
-    fingerprint = _split_fingerprint(fingerprint, rels, names, train, val, test)
+    content = fingerprint
+    fingerprint = _split_fingerprint(content, rels, names, train, val, test)
     counts = {n: 0 for n in names}
     for c, _ in usable:
         counts[c.class_name] += 1
@@ -299,4 +303,4 @@ def _build(scan: ScanResult, label: str, val_fraction: float, test_fraction: flo
                    round(float(np.mean([i.width for _, i in usable])))),
         greyscale_share=round(sum(i.greyscale for _, i in usable) / len(usable), 4),
     )
-    return Dataset(names, train, val, test, report, fingerprint, str(scan.root))
+    return Dataset(names, train, val, test, report, fingerprint, str(scan.root), content)

@@ -3,7 +3,8 @@
 For a frozen backbone the forward pass is the whole cost of a trial and is the same for every
 trial at one resolution; computing it once turns head trials into seconds. Entries are keyed
 by the dataset's content fingerprint, the backbone's identity, the resolution and the freeze
-boundary, so a changed image or backbone never serves stale features.
+boundary, so a changed image or backbone never serves stale features. An entry holds one row
+per image, not per split: another split seed of the same folder reuses it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-_FORMAT = 1  # bump when the pipeline (decode, resize, pooling) changes
+_FORMAT = 2  # bump when the pipeline (decode, resize, pooling) or the entry layout changes
 
 
 class FeatureCache:
@@ -43,32 +44,38 @@ class FeatureCache:
         text = json.dumps([_FORMAT, dataset_fp, backbone_key, resolution, unfrozen])
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
-    def get_or_compute(self, key: str, compute) -> tuple[dict[str, np.ndarray], bool]:
+    def get_or_compute(self, key: str, compute,
+                       index: list[str] | None = None) -> tuple[dict[str, np.ndarray], bool]:
         """Return the cached arrays for ``key``, computing them with ``compute()`` if absent.
 
-        ``compute`` returns ``{split: array}``. Concurrent callers with the same key wait for
-        the one that computes. Returns the arrays and whether they came from the cache.
+        ``compute`` returns ``{name: array}``. ``index`` optionally names the rows of every
+        array (e.g. image paths, in the order ``compute`` uses); a stored entry with a
+        different index is recomputed, so rows are never served for the wrong images.
+        Concurrent callers with the same key wait for the one that computes. Returns the
+        arrays and whether they came from the cache.
         """
         entry = self.root / key
         self.root.mkdir(parents=True, exist_ok=True)
         with _locked(self.root / f"{key}.lock"):
-            if (entry / "meta.json").exists():
+            meta = _meta(entry)
+            if meta is not None and meta.get("index") == index:
                 os.utime(entry / "meta.json")
-                return self._read(entry), True
+                return self._read(entry, meta), True
             arrays = compute()
-            self._write(entry, arrays)
+            self._write(entry, arrays, index)
         self._evict(keep=key)
         return arrays, False
 
-    def _read(self, entry: Path) -> dict[str, np.ndarray]:
-        return {s: np.load(entry / f"{s}.npy") for s in SPLITS if (entry / f"{s}.npy").exists()}
+    def _read(self, entry: Path, meta: dict) -> dict[str, np.ndarray]:
+        return {name: np.load(entry / f"{name}.npy") for name in meta["shapes"]}
 
-    def _write(self, entry: Path, arrays: dict[str, np.ndarray]) -> None:
+    def _write(self, entry: Path, arrays: dict[str, np.ndarray], index: list[str] | None) -> None:
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
-        for split, array in arrays.items():
-            np.save(tmp / f"{split}.npy", array)
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array)
         (tmp / "meta.json").write_text(json.dumps(
-            {"shapes": {s: list(a.shape) for s, a in arrays.items()}, "created": time.time()}))
+            {"shapes": {n: list(a.shape) for n, a in arrays.items()}, "created": time.time(),
+             "index": index}))
         if entry.exists():
             shutil.rmtree(entry)
         os.replace(tmp, entry)
@@ -97,6 +104,14 @@ class FeatureCache:
                 shutil.rmtree(entry, ignore_errors=True)
             total -= size
             log.info("feature cache: evicted %s (%.1f MB)", entry.name, size / 1e6)
+
+
+def _meta(entry: Path) -> dict | None:
+    """A complete entry's metadata, or None when there is no (readable) entry."""
+    try:
+        return json.loads((entry / "meta.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _entry_bytes(entry: Path) -> int:
