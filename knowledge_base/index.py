@@ -99,3 +99,14 @@ class DatasetIndex:
         # Column 0 is the point itself (distance 0), unless an exact duplicate came first;
         # either way the larger of the two is the nearest other point.
         return np.sqrt(np.maximum(sq.max(axis=1), 0.0))
+
+    def pairwise_distances(self, max_rows: int = 2000) -> np.ndarray:
+        """Distances between every pair of indexed datasets (upper triangle, flattened).
+
+        Above ``max_rows`` datasets, the pairs among an evenly spaced subset of that many.
+        """
+        x = self.vectors
+        if len(x) > max_rows:
+            x = x[np.linspace(0, len(x) - 1, max_rows).round().astype(int)]
+        sq = np.maximum((x * x).sum(1)[:, None] + (x * x).sum(1)[None] - 2 * x @ x.T, 0.0)
+        return np.sqrt(sq[np.triu_indices(len(x), k=1)])

@@ -1,13 +1,21 @@
 """Match a new dataset's embedding to the KB: ranked groups, nearest datasets, novelty.
 
-Novelty rule (when to say "unseen domain" so warm start backs off): let ``nn`` be, for every
-dataset in the KB, the distance to its nearest other dataset (unit-length embeddings, Euclidean
-distance in [0, 2]). The threshold is ``margin * quantile(nn, q)`` with ``q = 0.9`` and
-``margin = 1.5`` by default, floored at ``min_threshold``: a new dataset is *novel* when even
-its nearest KB dataset is farther away than 1.5 times the distance that 90 % of KB datasets
-have to their own nearest neighbour. The rule scales with the KB's own spread, so it needs no
-tuning per embedder. With a single dataset there is no spread and ``fallback`` is used; an empty
-KB matches nothing and is always novel.
+Novelty rule (when to say "unseen domain" so warm start backs off), on unit-length embeddings
+with Euclidean distance in [0, 2]. A new dataset is *novel* when its nearest KB dataset is
+farther than the smaller of two distances:
+
+- ``margin * quantile(nn, q)``, where ``nn`` holds, for every KB dataset, the distance to its
+  nearest other dataset (``q = 0.9``, ``margin = 1.5`` by default): much farther away than KB
+  datasets are from their own nearest neighbours. In a KB whose datasets come in clusters
+  (several datasets per domain) this is the tight bound.
+- ``quantile(pairs, pair_quantile)``, over the distances between all pairs of KB datasets
+  (median by default): no closer than a typical pair of KB datasets. In a KB where every
+  dataset is its own domain, nearest-neighbour distances are themselves distances between
+  domains and the first bound flags nothing; this one still does.
+
+Both scale with the KB's own spread, so neither needs tuning per embedder. The result is
+floored at ``min_threshold``. With a single dataset there is no spread and ``fallback`` is
+used; an empty KB matches nothing and is always novel.
 
 Similarity of a neighbour at distance ``d`` is ``2 ** -(d / threshold) ** 2``: 1 for the same
 embedding, 1/2 at the novelty threshold, falling fast beyond it. Priors weight by it.
@@ -78,12 +86,15 @@ class Match:
 
 
 def novelty_threshold(index: DatasetIndex, *, quantile: float = 0.9, margin: float = 1.5,
-                      fallback: float = 0.5, min_threshold: float = 0.05) -> float:
+                      pair_quantile: float = 0.5, fallback: float = 0.5,
+                      min_threshold: float = 0.05) -> float:
     """The distance beyond which a query counts as novel (rule in the module docstring)."""
     nn = index.nearest_neighbour_distances()
     if not len(nn):
         return fallback
-    return max(margin * float(np.quantile(nn, quantile)), min_threshold)
+    spread = margin * float(np.quantile(nn, quantile))
+    typical_pair = float(np.quantile(index.pairwise_distances(), pair_quantile))
+    return max(min(spread, typical_pair), min_threshold)
 
 
 def similarity(distance: float, threshold: float) -> float:
@@ -92,7 +103,8 @@ def similarity(distance: float, threshold: float) -> float:
 
 
 def match(kb, embedding: Sequence[float], k_datasets: int = 5, *, quantile: float = 0.9,
-          margin: float = 1.5, fallback: float = 0.5, **group_kwargs) -> Match:
+          margin: float = 1.5, pair_quantile: float = 0.5, fallback: float = 0.5,
+          **group_kwargs) -> Match:
     """Match ``embedding`` to the KB's groups and datasets.
 
     Regroups first when datasets were added since the last grouping (see
@@ -102,13 +114,14 @@ def match(kb, embedding: Sequence[float], k_datasets: int = 5, *, quantile: floa
         kb: the :class:`~knowledge_base.KnowledgeBase`.
         embedding: the new dataset's vector (same embedder as the KB's datasets).
         k_datasets: how many nearest datasets to return.
-        quantile, margin, fallback: the novelty rule's parameters.
+        quantile, margin, pair_quantile, fallback: the novelty rule's parameters.
     """
     query = np.asarray(embedding, dtype=np.float32).ravel()
     index = DatasetIndex.from_kb(kb, dim=query.size)
     if not len(index):
         return Match()
-    threshold = novelty_threshold(index, quantile=quantile, margin=margin, fallback=fallback)
+    threshold = novelty_threshold(index, quantile=quantile, margin=margin,
+                                  pair_quantile=pair_quantile, fallback=fallback)
     neighbours = tuple(Neighbour(i, name, d, similarity(d, threshold))
                        for i, name, d in index.search(query, k_datasets))
     groups = ensure_groups(kb, index, **group_kwargs)

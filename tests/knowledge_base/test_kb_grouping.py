@@ -71,6 +71,22 @@ def test_match_ranks_the_right_group_first_and_flags_far_embeddings(sqlite_kb):
     assert far.to_dict()["novel"] is True
 
 
+def test_a_kb_of_lone_domains_still_flags_an_unseen_one(sqlite_kb):
+    """Every KB dataset its own domain (all equally far apart): nearest-neighbour distances
+    are then distances between domains, and only the typical-pair bound can flag novelty."""
+    axes = np.eye(16)
+    common = axes[15]
+    for i in range(6):  # pairwise distance 1.0 after normalisation
+        sqlite_kb.add_dataset(f"lone{i}", f"fp-lone-{i}", common + axes[i])
+    near = match(sqlite_kb, common + axes[0] + 0.05 * axes[9])
+    assert not near.novel and near.neighbours[0].name == "lone0"
+    unseen = match(sqlite_kb, axes[7])  # orthogonal to all of them: distance sqrt(2)
+    assert unseen.novel and unseen.threshold == pytest.approx(1.0, abs=1e-4)
+    index = DatasetIndex.from_kb(sqlite_kb)
+    assert index.pairwise_distances() == pytest.approx(np.ones(15), abs=1e-4)
+    assert 1.5 * index.nearest_neighbour_distances().max() > np.sqrt(2)  # the old rule alone
+
+
 def test_empty_and_tiny_kbs(sqlite_kb):
     assert match(sqlite_kb, [1.0, 2.0, 3.0]) == Match()
     assert Match().novel and Match().best_group is None
