@@ -178,7 +178,8 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path, on_event, pruner,
     s, files, data = plan.settings, plan.files, plan.data
     context = TrialContext(str(files.manifest), str(files.run_dir),
                            str(cache / "features") if s["feature_cache"] else "",
-                           str(cache / "backbones"), cv_folds=s.get("cv_folds", 5))
+                           str(cache / "backbones"), cv_folds=s.get("cv_folds", 5),
+                           fold_seed=s["seed"])
     schedule = FidelitySchedule(s["max_trials"]) if s["multi_fidelity"] else None
     study = Study(plan.space, seed=s["seed"], schedule=schedule)
     for spec, result in plan.journal:

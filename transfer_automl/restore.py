@@ -143,7 +143,8 @@ def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = N
                            str(parent.cache_dir / "features")
                            if settings.get("feature_cache", True) else "",
                            str(parent.cache_dir / "backbones"), cv_folds=parent_folds,
-                           cv_max_images=10**9, cv_max_feature_images=10**9)
+                           cv_max_images=10**9, cv_max_feature_images=10**9,
+                           fold_seed=int(parent.result.extra.get("cv_seed", parent.spec.seed)))
     log.info("retuning %s of run %s as %s with %s", trial_id, run_id, spec.trial_id, changes)
     result = TrialRunner(context).run(spec, on_epoch or (lambda metrics: None))
     parent.files.append(spec, result, elapsed)

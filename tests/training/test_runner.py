@@ -140,6 +140,31 @@ def test_small_datasets_score_head_trials_by_cross_validation(runner):
     assert "cv_folds" not in result.extra
 
 
+def test_trials_of_a_run_share_its_cross_validation_folds(runner):
+    """With the run's fold seed, trials of different seeds are scored on the same folds (an
+    exact solve then gives the same score); without it, each trial draws its own folds."""
+    from dataclasses import replace
+
+    from transfer_automl.training import TrialRunner
+
+    def scores(context):
+        cv_runner = TrialRunner(context)
+        cv_runner._backbones = runner._backbones
+        out = []
+        for seed in (0, 1, 2, 3):
+            spec = TrialSpec(f"fold-{seed}", seed, _spec("x", optimizer="lbfgs").config,
+                             "test", seed=seed)
+            result, _ = _run(cv_runner, spec)
+            assert result.extra.get("cv_folds", 0) >= 2, result.reason
+            out.append((result.score, result.extra.get("cv_seed")))
+        return out
+
+    shared = scores(replace(runner.context, cv_folds=3, fold_seed=7))
+    assert shared == [shared[0]] * 4 and shared[0][1] == 7.0
+    own = scores(replace(runner.context, cv_folds=3))
+    assert [s for _, s in own] == [0.0, 1.0, 2.0, 3.0]
+
+
 def test_exact_solver_matches_scikit_learn_logistic_regression(runner):
     """The lbfgs head is multinomial logistic regression: sklearn's C maps to
     weight_decay = 1 / (2 C n), and both optima agree."""

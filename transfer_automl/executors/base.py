@@ -26,6 +26,8 @@ class TrialContext:
         cv_max_feature_images: the same for trials on cached pooled features, whose fold
             heads train together in one step (or are solved exactly), so a 5-fold score
             costs little more than one split and is worth having on larger datasets too.
+        fold_seed: seed of the cross-validation folds, shared by every trial of a run so
+            that all are scored on the same folds (None: each trial's own seed).
     """
 
     manifest: str
@@ -36,6 +38,7 @@ class TrialContext:
     cv_folds: int = 5
     cv_max_images: int = 1500
     cv_max_feature_images: int = 10000
+    fold_seed: int | None = None
 
 
 class Executor(abc.ABC):

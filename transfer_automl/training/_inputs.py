@@ -126,7 +126,10 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     if config["unfrozen_blocks"] == 0:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
     shape = tuple(arrays["train"].shape[1:])
-    folds = cv_folds(runner.context, data, config, refit, spec.seed)
+    fold_seed = spec.seed if runner.context.fold_seed is None else runner.context.fold_seed
+    folds = cv_folds(runner.context, data, config, refit, fold_seed)
+    if folds:
+        extra["cv_seed"] = float(fold_seed)
     if spec.init_weights:
         # A checkpoint of a cross-validated trial is its first fold's model: continuing it
         # is only honest on that fold's split (its held-out rows are the only ones it has
