@@ -67,3 +67,33 @@ def test_a_queued_job_cancels_without_a_process(setup):
     job = JobManager(config, store).cancel("q")
     assert job["status"] == "cancelled" and job["error"] == "cancelled by the user"
     assert not config.job_dir("q").exists()
+
+
+def test_cancelling_a_running_job_closes_its_knowledge_base_run(tmp_path):
+    from knowledge_base import KnowledgeBase
+
+    config = ServerConfig(tmp_path / "data", search_kb=True)
+    config.data_dir.mkdir()
+    store = ServerStore(config.kb)
+    try:
+        store.add_dataset("d1", "ann", "gone", "folder", "datasets/d1/files", {})
+        with KnowledgeBase(config.kb) as kb:
+            ds = kb.add_dataset("d1", "fp-d1", [1.0, 0.0])
+            for run in ("r-cancelled", "r-done"):
+                kb.start_run(run, ds)
+                kb.record_trial(run, {"trial_id": "t000", "status": "complete", "score": 0.9})
+                kb.record_trial(run, {"trial_id": "t001"})  # running when the job ends
+            kb.finish_run("r-done", "complete")
+        store.add_job("j", "ann", "d1", {**PARAMS, "use_kb": True})
+        store.update_job("j", status="running", run_id="r-cancelled")
+        assert JobManager(config, store).cancel("j")["status"] == "cancelled"
+        assert not store.interrupt_run("r-done", "late")  # a finished run stays as it is
+        with KnowledgeBase(config.kb) as kb:
+            runs = {r.id: r.status for r in kb.runs()}
+            trials = {(t.run_id, t.trial_id): (t.status, t.reason) for t in kb.trials()}
+        assert runs == {"r-cancelled": "interrupted", "r-done": "complete"}
+        assert trials[("r-cancelled", "t000")][0] == "complete"
+        assert trials[("r-cancelled", "t001")] == ("failed", "job cancelled by the user")
+        assert trials[("r-done", "t001")][0] == "running"
+    finally:
+        store.close()

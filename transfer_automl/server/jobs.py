@@ -123,6 +123,9 @@ class JobManager:
                 proc.wait()
             if changed:
                 self.store.update_job(job_id, pid=None)
+                run_id = (self.store.job(job_id) or {}).get("run_id")
+                if run_id and self.config.search_kb:
+                    self.store.interrupt_run(run_id, "job cancelled by the user")
         return self.store.job(job_id)
 
     def running(self) -> list[str]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from knowledge_base import KnowledgeBase
 from knowledge_base._engine import make_engine, now, utc
-from knowledge_base._models import JobRow, TokenRow, UploadRow
+from knowledge_base._models import JobRow, RunRow, TokenRow, TrialRow, UploadRow
 
 TERMINAL = ("complete", "failed", "cancelled")
 STATUSES = ("queued", "running") + TERMINAL
@@ -155,6 +155,21 @@ class ServerStore:
             query = query.where(JobRow.status.in_(list(only_if_status)))
         with self._session(write=True) as s:
             return s.execute(query.values(**values)).rowcount > 0
+
+    def interrupt_run(self, run_id: str, reason: str) -> bool:
+        """Close a search run whose worker was ended (a cancelled job): the run becomes
+        ``interrupted`` and its unfinished trials ``failed`` with ``reason``, so the KB never
+        shows them running. A run already finished is left alone. Returns whether it was
+        open."""
+        with self._session(write=True) as s:
+            closed = s.execute(update(RunRow).where(RunRow.id == run_id,
+                                                    RunRow.status == "running")
+                               .values(status="interrupted", finished=now())).rowcount
+            if closed:
+                s.execute(update(TrialRow).where(TrialRow.run_id == run_id,
+                                                 TrialRow.status.in_(["running", "pending"]))
+                          .values(status="failed", reason=reason, updated=now()))
+        return closed > 0
 
 
 def _dataset_dict(r: UploadRow) -> dict[str, Any]:
