@@ -85,7 +85,9 @@ def plan(store, embedding, space: SearchSpace, mode: str) -> tuple[SearchSpace, 
     m = store.match(embedding)
     choice = make_priors(m, store, space).backbone
     options = space.param("backbone").options
-    if choice.name in options and choice.confident and not m.novel:
+    if mode == "none":  # a cold search: the KB is matched and reported, never applied
+        why = "default; warm start off"
+    elif choice.name in options and choice.confident and not m.novel:
         space = space.fix(backbone=choice.name)
         why = "best on the matched group: " + ", ".join(
             f"{k} {v.mean:.3f} over {v.count} trials" for k, v in choice.evidence.items())

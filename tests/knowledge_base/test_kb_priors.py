@@ -141,3 +141,32 @@ def test_priors_warm_start_a_study_end_to_end(sqlite_kb):
         sqlite_kb.record_trial("new-run", trial_record(spec, result))
     stored = sqlite_kb.trials(run_id="new-run")
     assert [t.prior for t in stored] == [pt.source for pt in p.points] + [None]
+
+
+def test_cold_mode_matches_but_never_applies_the_kb(sqlite_kb):
+    """warm_start="none" is a cold search: the match is reported, the backbone stays the
+    space's default and nothing is enqueued; "auto" fixes the group's winning backbone."""
+    from transfer_automl import warmstart
+
+    space = default_space(("efficientnet_lite0", "efficientnet_lite1"))
+    for d in range(3):
+        ds = sqlite_kb.add_dataset(f"old{d}", f"fp-old{d}", [1.0, 0.1 * d, 0.0])
+        sqlite_kb.start_run(f"old-run{d}", ds)
+        for n in range(4):
+            config = space.complete({"backbone": ("efficientnet_lite0",
+                                                  "efficientnet_lite1")[n % 2],
+                                     "learning_rate": 1e-3 * (n + 1)})
+            sqlite_kb.record_trial(f"old-run{d}", {
+                "trial_id": f"t{n:03d}", "number": n, "config": config, "status": "complete",
+                "score": 0.5 + 0.1 * (n % 2) + 0.01 * n})
+        sqlite_kb.finish_run(f"old-run{d}")
+
+    cold_space, p, cold = warmstart.plan(sqlite_kb, [1.0, 0.1, 0.0], space, "none")
+    assert cold.mode == "none" and cold.group is not None and not cold.group["novel"]
+    assert cold_space.param("backbone").options == space.param("backbone").options
+    assert cold.backbone == {"name": "efficientnet_lite0", "why": "default; warm start off"}
+
+    warm_space, p, warm = warmstart.plan(sqlite_kb, [1.0, 0.1, 0.0], space, "auto")
+    assert warm.mode == "points+history" and p.points
+    assert warm_space.param("backbone").options == ("efficientnet_lite1",)
+    assert warm.backbone["name"] == "efficientnet_lite1"
