@@ -3,8 +3,8 @@
 For each dataset D in ``../shared/datasets/`` and each (mode, seed), a fresh temporary SQLite KB
 is filled from the seed KB export (``knowledge_base/seed_kb.json``) minus every record of D
 (datasets matched by name, with their runs and trials; groups are left out so the KB regroups
-itself without D), then ``fit_auto(D, warm_start=mode, seed=seed, multi_fidelity=True)`` runs
-on it. A fresh KB per run matters: a run writes its own trials into its KB.
+itself without D), then ``fit_auto(D, warm_start=mode, seed=seed, multi_fidelity=True,
+refit=False)`` runs on it. A fresh KB per run matters: a run writes its own trials into its KB.
 
 Best-so-far validation accuracy after each trial (trial-id order; failed trials add nothing,
 pruned trials count with the score of their best epoch)
@@ -123,11 +123,12 @@ def run_one(folder: Path, doc: dict, mode: str, seed: int, args, cache: Path) ->
         t0 = time.monotonic()
         r = fit_auto(folder, max_trials=args.max_trials, time_budget_s=args.time_budget,
                      kb=str(tmp / "kb.sqlite"), warm_start=mode, seed=seed, cache_dir=cache,
-                     runs_dir=tmp / "runs", multi_fidelity=True, n_parallel=1)
+                     runs_dir=tmp / "runs", multi_fidelity=True, n_parallel=1,
+                     refit=False)  # the comparison is on validation scores; no refit needed
         seconds = time.monotonic() - t0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    applied = r.explanation.split("warm start ", 1)[-1].split(":", 1)[0]
+    applied = r.explanation.rsplit("warm start ", 1)[-1].split(":", 1)[0]
     rows = curve(r.leaderboard)
     for i, row in enumerate(rows, 1):
         row.update(dataset=folder.name, mode=mode, seed=seed, trial_index=i,
@@ -164,6 +165,11 @@ def curves(rows: list[dict]) -> dict[tuple[str, str, int], list[float]]:
     return out
 
 
+def run_seconds(rows: list[dict]) -> dict[tuple[str, str, int], float]:
+    """(dataset, mode, seed) -> wall-clock seconds of that search."""
+    return {(r["dataset"], r["mode"], int(r["seed"])): float(r["run_seconds"]) for r in rows}
+
+
 def at(c: list[float], k: int) -> float:
     """Best-so-far after ``k`` trials (the last value if the run had fewer)."""
     return c[min(k, len(c)) - 1] if c else math.nan
@@ -176,7 +182,7 @@ def trials_to_reach(c: list[float], target: float) -> int | None:
 
 def summarise(rows: list[dict], max_trials: int) -> tuple[list[dict], dict]:
     """Per-dataset statistics over the seeds both modes ran, and the two goal statistics."""
-    c = curves(rows)
+    c, secs = curves(rows), run_seconds(rows)
     table = []
     for name in sorted({k[0] for k in c}):
         seeds = sorted(s for (d, m, s) in c if d == name and m == "auto"
@@ -198,6 +204,8 @@ def summarise(rows: list[dict], max_trials: int) -> tuple[list[dict], dict]:
             "warm1": statistics.mean(at(w, 1) for w in warm),
             "cold1": statistics.mean(at(k, 1) for k in cold),
             "trials": f"{min(map(len, warm))}/{min(map(len, cold))}",
+            "seconds": f"{statistics.mean(secs[(name, 'auto', s)] for s in seeds):.0f}/"
+                       f"{statistics.mean(secs[(name, 'none', s)] for s in seeds):.0f}",
         })
     goals = {}
     loo = [t for t in table if t["dataset"] not in ABSENT]
@@ -235,14 +243,16 @@ def write_report(rows: list[dict], max_trials: int, command: str) -> None:
              f"({max_trials + 1} when it never does within the budget).", "",
              f"| dataset | seeds | cold best-of-{max_trials} | warm best-of-{max_trials} | "
              "trials to reach (mean) | never reached | warm best@1 | cold best@1 | "
-             "warm best@3 | cold best@3 | fewest trials run (warm/cold) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "warm best@3 | cold best@3 | fewest trials run (warm/cold) | "
+             "search seconds, mean (warm/cold) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     absent = [t for t in table if t["dataset"] in ABSENT]
     for t in (t for t in table if t["dataset"] not in ABSENT):
         lines.append(f"| {t['dataset']} | {','.join(map(str, t['seeds']))} | "
                      f"{t['cold_best']:.4f} | {t['warm_best']:.4f} | {t['reach']:.2f} | "
                      f"{t['never']} | {t['warm1']:.4f} | {t['cold1']:.4f} | "
-                     f"{t['warm3']:.4f} | {t['cold3']:.4f} | {t['trials']} |")
+                     f"{t['warm3']:.4f} | {t['cold3']:.4f} | {t['trials']} | "
+                     f"{t['seconds']} |")
     if goals:
         lines += ["", f"**Median over {goals['n']} datasets of trials to reach cold best-of-"
                   f"{max_trials}: {goals['median_reach']:.2f}** (goal: <= 4).  ",
