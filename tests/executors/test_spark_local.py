@@ -78,6 +78,12 @@ def _search(spark, tmp_path, study, budget, n_slots=None, on_event=None):
     return executor, events
 
 
+def test_session_is_quiet_and_reuses_workers(spark):
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.ui.showConsoleProgress") == "false"  # the search prints progress
+    assert conf.get("spark.python.worker.reuse") == "true"
+
+
 def test_all_trials_finish_with_live_metrics_and_reused_workers(spark, tmp_path):
     study = _study(*[{"mode": "ok"}] * 6)
     executor, events = _search(spark, tmp_path, study, Budget(6, 120))

@@ -26,6 +26,9 @@ def default_conf(python: str) -> dict[str, str]:
     """Spark settings trials need; a user's ``spark_conf`` is applied on top of these."""
     return {
         "spark.ui.enabled": "false",
+        # One job per trial: Spark's console bar would interleave with the search's own
+        # progress output, and says less (a trial's stage is one task).
+        "spark.ui.showConsoleProgress": "false",
         # Workers (and the TrialRunner cached in them) survive from one task to the next.
         "spark.python.worker.reuse": "true",
         "spark.pyspark.python": python,
