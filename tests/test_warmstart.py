@@ -1,9 +1,11 @@
 """The knowledge base in the loop: a second, similar dataset starts from the first one's trials."""
 
+import shutil
+
 import pytest
 
 from knowledge_base import KnowledgeBase
-from tests.conftest import write_colour_folder
+from tests.conftest import SHARED_DATASETS, write_colour_folder
 from transfer_automl import fit_auto
 from transfer_automl.errors import InputError
 from transfer_automl.space import default_space
@@ -45,3 +47,30 @@ def test_bad_warm_start_mode(tmp_path, colour_folder):
     with pytest.raises(InputError, match="warm_start"):
         fit_auto(colour_folder, kb=str(tmp_path / "kb.sqlite"), warm_start="lukewarm",
                  cache_dir=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATASETS / "flowers12").is_dir(),
+                    reason="needs ../shared/datasets/flowers12")
+def test_a_fresh_install_matches_a_known_domain_and_uses_its_priors(tmp_path, cache_root):
+    """The default KB is created from the shipped seed: a new flower dataset (six of
+    flowers12's classes, 15 images each) matches flowers12 and starts from its priors."""
+    subset = tmp_path / "flowers"
+    for folder in sorted(p for p in (SHARED_DATASETS / "flowers12").iterdir() if p.is_dir())[:6]:
+        (subset / folder.name).mkdir(parents=True)
+        for image in sorted(folder.iterdir())[:15]:
+            shutil.copy(image, subset / folder.name / image.name)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache_root / "backbones").mkdir(exist_ok=True)
+    (cache / "backbones").symlink_to(cache_root / "backbones")  # converted once per session
+    assert not (cache / "kb.sqlite").exists()
+
+    result = fit_auto(subset, max_trials=1, time_budget_s=600, cache_dir=cache, refit=False)
+    assert result.group is not None and not result.group["novel"]
+    assert result.group["neighbours"][0]["name"] == "flowers12"
+    assert "matched group" in result.explanation
+    assert result.leaderboard[0]["origin"].startswith("kb:")  # a prior point ran first
+    with KnowledgeBase(cache / "kb.sqlite") as kb:
+        names = [d.name for d in kb.datasets()]
+    assert "flowers12" in names and "flowers" in names  # the seed, then this run
