@@ -1,7 +1,7 @@
 """Build the seed knowledge base shipped with the project.
 
-Runs one cold search (``warm_start="none"``, seed 0) over every dataset in
-``../shared/datasets/`` into one SQLite KB, then exports that KB to
+Runs one cold search (``warm_start="none"``) over every dataset in ``../shared/datasets/``
+into one SQLite KB, the i-th dataset (sorted by name) with seed ``--seed + i``, then exports that KB to
 ``knowledge_base/seed_kb.json`` (embeddings, configurations, scores, groups; no images).
 A fresh install seeds its default KB from that file (``transfer_automl.warmstart.open_kb``).
 
@@ -11,6 +11,11 @@ A fresh install seeds its default KB from that file (``transfer_automl.warmstart
 
 Resumable: a dataset whose fingerprint already has a complete run in ``--kb`` is skipped, so
 re-running after an interruption only searches the missing datasets and re-exports.
+
+Why a seed per dataset: with one seed, every cold search draws the same sampler sequence, so
+the KB holds the same handful of configurations on every dataset. Priors can then only offer
+what any cold search of that seed tries anyway; distinct seeds spread the KB's evidence over
+more of the space. ``--same-seed`` restores one seed for all.
 """
 
 from __future__ import annotations
@@ -58,11 +63,11 @@ def fingerprint_of(folder: Path, cache: Path, seed: int) -> str:
 
 
 def build(folders: list[Path], kb_path: Path, cache: Path, max_trials: int,
-          time_budget: float, seed: int) -> None:
+          time_budget: float, seeds: list[int]) -> None:
     from knowledge_base import KnowledgeBase
     from transfer_automl import fit_auto
 
-    for i, folder in enumerate(folders, 1):
+    for i, (folder, seed) in enumerate(zip(folders, seeds), 1):
         with KnowledgeBase(kb_path) as kb:
             done = has_complete_run(kb, fingerprint_of(folder, cache, seed))
         if done:
@@ -153,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=SHARED, help="folder of dataset folders")
     ap.add_argument("--max-trials", type=int, default=12)
     ap.add_argument("--time-budget", type=float, default=600, help="seconds per dataset")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the first dataset; the i-th gets seed + i")
+    ap.add_argument("--same-seed", action="store_true", help="use --seed for every dataset")
     ap.add_argument("--kb", type=Path, default=DEFAULT_KB, help="SQLite KB the runs go into")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON export path")
     ap.add_argument("--cache-dir", type=Path, default=None,
@@ -172,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(folders)} datasets, {args.max_trials} trials, {args.time_budget:.0f} s each; "
           f"KB {args.kb}; cache {cache}", flush=True)
     if not args.export_only:
-        build(folders, args.kb, cache, args.max_trials, args.time_budget, args.seed)
+        everything = dataset_folders(args.root, None)  # a dataset's seed is its position
+        seeds = [args.seed if args.same_seed else args.seed + everything.index(f)
+                 for f in folders]
+        build(folders, args.kb, cache, args.max_trials, args.time_budget, seeds)
     export(args.kb, args.out)
     return 0
 
