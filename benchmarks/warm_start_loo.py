@@ -240,7 +240,14 @@ def write_report(rows: list[dict], max_trials: int, command: str) -> None:
              "split, so warm and cold runs of one seed share the validation set). Values are "
              "validation accuracy, means over the seeds listed. *Trials to reach*: trials the "
              f"warm run needs to reach the cold run's best-of-{max_trials} for the same seed "
-             f"({max_trials + 1} when it never does within the budget).", "",
+             f"({max_trials + 1} when it never does within the budget). Under a time budget a "
+             "search may end before the trial budget (see *fewest trials run*): its best-of-"
+             f"{max_trials} is then the best of the trials it ran, and the anytime table "
+             "carries that value forward.", "",
+             "Seed 0 is a degenerate case while the seed KB is built with one seed for every "
+             "dataset (`build_seed_kb.py --same-seed`, as the shipped one is): a cold search "
+             "of seed 0 then draws the very configurations the KB holds, in the same order, "
+             "so warm start can only offer what the cold search tries anyway.", "",
              f"| dataset | seeds | cold best-of-{max_trials} | warm best-of-{max_trials} | "
              "trials to reach (mean) | never reached | warm best@1 | cold best@1 | "
              "warm best@3 | cold best@3 | fewest trials run (warm/cold) | "
