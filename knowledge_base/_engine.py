@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -44,17 +46,44 @@ def resolve_url(url_or_path: str | Path | None) -> str:
     return text
 
 
+_LOCK_WAIT_S = 60.0
+
+
+def _use_wal(cur) -> None:
+    """Put the database file in WAL mode, waiting out other connections' locks.
+
+    WAL is a property of the file, so this only changes anything on the first connection to a
+    new file. That change needs a lock no other connection holds, and SQLite reports
+    "database is locked" at once rather than calling the busy handler, so two processes
+    opening a new KB together would race; hence the retry.
+    """
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    pause = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 def make_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 60})
+    engine = create_engine(url, connect_args={"timeout": _LOCK_WAIT_S})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised through every test
         dbapi_conn.isolation_level = None  # the "begin" hook below issues BEGIN itself
         cur = dbapi_conn.cursor()
-        for pragma in ("busy_timeout = 60000", "journal_mode = WAL", "synchronous = NORMAL",
-                       "foreign_keys = ON"):
+        cur.execute(f"PRAGMA busy_timeout = {int(_LOCK_WAIT_S * 1000)}")
+        _use_wal(cur)
+        for pragma in ("synchronous = NORMAL", "foreign_keys = ON"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 

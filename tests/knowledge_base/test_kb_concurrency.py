@@ -76,3 +76,33 @@ def test_killed_writer_leaves_a_consistent_kb(kb_url):
         # The KB stays writable: the run can be closed by whoever cleans up.
         kb.finish_run("doomed", "interrupted")
         assert kb.runs(status="interrupted")[0].id == "doomed"
+
+
+def test_opening_a_new_sqlite_kb_waits_for_another_writers_lock(tmp_path):
+    """Switching a new file to WAL needs a lock SQLite does not wait for by itself."""
+    import threading
+
+    from knowledge_base._engine import make_engine, resolve_url
+
+    path = tmp_path / "kb.sqlite"
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_a_write_lock():
+        conn = sqlite3.connect(path, isolation_level=None)  # a new file, rollback journal
+        conn.execute("CREATE TABLE other_writer (x INTEGER)")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO other_writer VALUES (1)")
+        locked.set()
+        release.wait(timeout=30)
+        conn.execute("COMMIT")
+        conn.close()
+
+    holder = threading.Thread(target=hold_a_write_lock)
+    holder.start()
+    assert locked.wait(timeout=30)
+    threading.Timer(0.5, release.set).start()
+    engine = make_engine(resolve_url(path))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    holder.join(timeout=30)
+    engine.dispose()
