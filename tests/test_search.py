@@ -169,3 +169,16 @@ def test_first_cheap_trials_share_one_feature_cache_entry():
         pinned.append((spec.config["backbone"], spec.config["resolution"]))
         study.tell(TrialResult(spec.trial_id, TrialState.COMPLETE, score=0.5, artifact="w"))
     assert set(pinned) == {("efficientnet_lite0", 224)}
+
+
+def test_nearby_seeds_draw_unrelated_configurations():
+    """Seed 1 must not replay seed 0 shifted by a trial (it did when trial n used seed + n)."""
+    def draws(seed, n=8):
+        study = Study(_space(), seed=seed)
+        specs = [study.ask() for _ in range(n)]
+        return [s.config["lr"] for s in specs[1:]], [s.seed for s in specs]  # [0] is the default
+
+    (lr0, seeds0), (lr1, seeds1) = draws(0), draws(1)
+    assert draws(0) == (lr0, seeds0)  # still deterministic for a seed
+    assert not set(lr0) & set(lr1)
+    assert not set(seeds0) & set(seeds1)

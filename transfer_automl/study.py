@@ -7,13 +7,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from transfer_automl.diagnosis import diagnose_trial
 from transfer_automl.samplers import Observation, Sampler, TPESampler
 from transfer_automl.schedule import FidelitySchedule
 from transfer_automl.space import Config, SearchSpace, fidelity
 from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
 
-__all__ = ["Study", "TrialRecord"]
+__all__ = ["Study", "TrialRecord", "trial_seed"]
+
+
+def trial_seed(base: int, number: int) -> int:
+    """The seed trial ``number`` of a study seeded ``base`` samples and trains with.
+
+    Mixed, not added: with ``base + number`` a study of seed 1 would replay a study of seed 0
+    shifted by one trial, so runs of nearby seeds (and a knowledge base built with one of
+    them) would share most of their random configurations.
+    """
+    return int(np.random.SeedSequence([base, number]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 @dataclass
@@ -43,7 +55,7 @@ class Study:
     Args:
         space: the search space.
         sampler: proposes configurations (default: TPE).
-        seed: base seed; trial ``n`` samples with ``seed + n``.
+        seed: base seed; trial ``n`` samples and trains with ``trial_seed(seed, n)``.
         history: observations from elsewhere that inform the sampler.
         schedule: a multi-fidelity schedule (cheap trials first); None samples the whole
             space from the start.
@@ -94,7 +106,7 @@ class Study:
         if config is None:
             config, origin, parent = self._sample(number)
         spec = TrialSpec(f"t{number:03d}", number, config, origin,
-                         self.seed + number if seed is None else seed, parent=parent)
+                         trial_seed(self.seed, number) if seed is None else seed, parent=parent)
         self.trials[spec.trial_id] = TrialRecord(spec)
         return spec
 
@@ -156,7 +168,7 @@ class Study:
                 self.space, number, [r.spec.config for r in ranked])
             parent = ranked[position].spec.trial_id if position is not None else None
         history = [o for o in self._observations() if space.contains(o.config)]
-        config = space.repair(self.sampler.suggest(space, history, self.seed + number))
+        config = space.repair(self.sampler.suggest(space, history, trial_seed(self.seed, number)))
         origin = f"{self.sampler.name}/{phase}" if phase else self.sampler.name
         return config, origin, parent
 
