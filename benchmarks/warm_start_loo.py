@@ -244,10 +244,10 @@ def write_report(rows: list[dict], max_trials: int, command: str) -> None:
              "search may end before the trial budget (see *fewest trials run*): its best-of-"
              f"{max_trials} is then the best of the trials it ran, and the anytime table "
              "carries that value forward.", "",
-             "Seed 0 is a degenerate case while the seed KB is built with one seed for every "
-             "dataset (`build_seed_kb.py --same-seed`, as the shipped one is): a cold search "
-             "of seed 0 then draws the very configurations the KB holds, in the same order, "
-             "so warm start can only offer what the cold search tries anyway.", "",
+             "Every search here draws its trial seeds from its run seed and the trial number "
+             "mixed (`transfer_automl.study.trial_seed`), so no cold search replays the "
+             "configurations the seed KB holds, whatever seed built the KB. (With the earlier "
+             "run seed + trial number, seed 1 replayed seed 0 shifted by one trial.)", "",
              f"| dataset | seeds | cold best-of-{max_trials} | warm best-of-{max_trials} | "
              "trials to reach (mean) | never reached | warm best@1 | cold best@1 | "
              "warm best@3 | cold best@3 | fewest trials run (warm/cold) | "
