@@ -175,6 +175,11 @@ def at(c: list[float], k: int) -> float:
     return c[min(k, len(c)) - 1] if c else math.nan
 
 
+def cmp(a: float, b: float, tol: float = 1e-9) -> int:
+    """1 if ``a`` beats ``b``, -1 if it is behind, 0 within ``tol``."""
+    return 0 if abs(a - b) <= tol else (1 if a > b else -1)
+
+
 def trials_to_reach(c: list[float], target: float) -> int | None:
     """First trial count at which ``c`` reaches ``target``; None if never."""
     return next((i for i, v in enumerate(c, 1) if v >= target - 1e-9), None)
@@ -203,6 +208,9 @@ def summarise(rows: list[dict], max_trials: int) -> tuple[list[dict], dict]:
             "cold3": statistics.mean(at(k, 3) for k in cold),
             "warm1": statistics.mean(at(w, 1) for w in warm),
             "cold1": statistics.mean(at(k, 1) for k in cold),
+            # Per seed: warm best@3 ahead of, level with, behind cold best@3.
+            "wtl3": tuple(sum(cmp(at(w, 3), at(k, 3)) == o for w, k in zip(warm, cold))
+                          for o in (1, 0, -1)),
             "trials": f"{min(map(len, warm))}/{min(map(len, cold))}",
             "seconds": f"{statistics.mean(secs[(name, 'auto', s)] for s in seeds):.0f}/"
                        f"{statistics.mean(secs[(name, 'none', s)] for s in seeds):.0f}",
@@ -213,7 +221,8 @@ def summarise(rows: list[dict], max_trials: int) -> tuple[list[dict], dict]:
         goals = {"median_reach": statistics.median(t["reach"] for t in loo),
                  "beats3": sum(t["warm3"] > t["cold3"] for t in loo),
                  "ties3": sum(t["warm3"] == t["cold3"] for t in loo),
-                 "n": len(loo)}
+                 "n": len(loo),
+                 "wtl3": tuple(sum(t["wtl3"][i] for t in loo) for i in range(3))}
     return table, goals
 
 
@@ -250,21 +259,23 @@ def write_report(rows: list[dict], max_trials: int, command: str) -> None:
              "run seed + trial number, seed 1 replayed seed 0 shifted by one trial.)", "",
              f"| dataset | seeds | cold best-of-{max_trials} | warm best-of-{max_trials} | "
              "trials to reach (mean) | never reached | warm best@1 | cold best@1 | "
-             "warm best@3 | cold best@3 | fewest trials run (warm/cold) | "
-             "search seconds, mean (warm/cold) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "warm best@3 | cold best@3 | seeds warm@3 ahead/level/behind | "
+             "fewest trials run (warm/cold) | search seconds, mean (warm/cold) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     absent = [t for t in table if t["dataset"] in ABSENT]
     for t in (t for t in table if t["dataset"] not in ABSENT):
         lines.append(f"| {t['dataset']} | {','.join(map(str, t['seeds']))} | "
                      f"{t['cold_best']:.4f} | {t['warm_best']:.4f} | {t['reach']:.2f} | "
                      f"{t['never']} | {t['warm1']:.4f} | {t['cold1']:.4f} | "
-                     f"{t['warm3']:.4f} | {t['cold3']:.4f} | {t['trials']} | "
-                     f"{t['seconds']} |")
+                     f"{t['warm3']:.4f} | {t['cold3']:.4f} | {'/'.join(map(str, t['wtl3']))} | "
+                     f"{t['trials']} | {t['seconds']} |")
     if goals:
         lines += ["", f"**Median over {goals['n']} datasets of trials to reach cold best-of-"
                   f"{max_trials}: {goals['median_reach']:.2f}** (goal: <= 4).  ",
                   f"**Datasets where warm best@3 beats cold best@3: {goals['beats3']} of "
-                  f"{goals['n']}** ({goals['ties3']} ties; goal: >= 6 of 8)."]
+                  f"{goals['n']}** ({goals['ties3']} ties; goal: >= 6 of 8).  ",
+                  "Per (dataset, seed) pair, warm best@3 is ahead/level/behind cold best@3: "
+                  f"{'/'.join(map(str, goals['wtl3']))}."]
     if absent:
         lines += ["", "## Domains absent from the KB (whole seed KB; warm start should back off)",
                   "", f"| dataset | seeds | cold best-of-{max_trials} | warm best-of-{max_trials} "
