@@ -5,10 +5,17 @@
   per backbone; the highest mean wins. Its evidence (mean, trial count, dataset count per
   backbone) comes along. Confident only when the match is not novel and the winner has at
   least ``min_evidence`` trials.
-- **Points**: the best configurations of the nearest datasets, each weighted by
-  ``similarity * rank-normalised score``; each neighbour's best comes before anyone's second
-  best, so the points are diverse. Duplicates are dropped. Each is tagged with its source
-  ``"kb:<dataset name>/<run id>/<trial id>"`` for the trial's provenance.
+- **Points**: a small portfolio chosen across the nearest datasets, not each one's best in
+  turn. Every configuration a neighbour completed is a candidate; its rank on each neighbour
+  is the observed rank-normalised score where that neighbour ran it, else a random-forest
+  surrogate's prediction from that neighbour's trials, shrunk toward 1/2 when the neighbour
+  has few trials. Candidates are picked greedily to maximise the similarity-weighted mean,
+  over neighbours, of the best rank among the points picked so far: the first point is the
+  one that does well everywhere near; each later one covers the neighbours where the earlier
+  ones are weak. So a configuration that excels on one dataset and fails on the others comes
+  late or not at all. Each point is tagged with its source
+  ``"kb:<dataset name>/<run id>/<trial id>"`` for the trial's provenance, and weighted by
+  its similarity-weighted mean rank.
 - **History**: the neighbours' scored trials as :class:`~transfer_automl.samplers.Observation`
   with scores rank-normalised within each dataset into [0, 1], thinned by similarity: a
   neighbour of similarity ``s`` contributes ``ceil(s * n)`` of its ``n`` trials, spread evenly
@@ -136,24 +143,76 @@ def _backbone(match: Match, scored, key: str, min_evidence: int) -> BackboneChoi
     return BackboneChoice(None, False, match.best_group.group_id if match.groups else None)
 
 
-def _points(match: Match, scored, names: dict[int, str], keep, n_points: int):
-    candidates = []
+def _observed(match: Match, scored, keep) -> dict[int, list[tuple[dict, float, TrialEntry]]]:
+    """Per neighbour: its scored trials usable in the space, with their rank-normalised score."""
+    out = {}
     for n in match.neighbours:
-        ranked = sorted((t for t in scored.get(n.dataset_id, ()) if t[0].status == "complete"),
-                        key=lambda tr: -tr[1])
-        for position, (t, r) in enumerate(ranked):
-            config = keep(t.config)
-            if config is not None:
-                source = f"kb:{names[n.dataset_id]}/{t.run_id}/{t.trial_id}"
-                candidates.append((position, -n.similarity * r, config, source))
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    points: list[PriorPoint] = []
-    for _, neg_weight, config, source in candidates:
-        if len(points) == n_points:
-            break
-        if all(p.config != config for p in points):
-            points.append(PriorPoint(config, -neg_weight, source))
-    return tuple(points)
+        rows = ((keep(t.config), float(r), t) for t, r in scored.get(n.dataset_id, ()))
+        out[n.dataset_id] = [row for row in rows if row[0] is not None]
+    return out
+
+
+def _key(config: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in config.items()))
+
+
+def _rank_estimates(candidates: list[dict], observed, shrink: float) -> np.ndarray:
+    """``(candidate, neighbour)`` estimated rank-normalised score on that neighbour.
+
+    Observed where the neighbour ran the configuration (the mean of repeats); elsewhere a
+    random forest fitted to the neighbour's trials, its prediction moved toward 1/2 by
+    ``m / (m + shrink)`` for a neighbour with ``m`` trials (no trials: 1/2).
+    """
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.feature_extraction import DictVectorizer
+
+    everything = candidates + [c for rows in observed.values() for c, _, _ in rows]
+    encode = DictVectorizer(sparse=False).fit(everything)
+    x_candidates = encode.transform(candidates)
+    keys = [_key(c) for c in candidates]
+    estimates = np.full((len(candidates), len(observed)), 0.5)
+    for j, rows in enumerate(observed.values()):
+        m = len(rows)
+        if m >= 3:
+            forest = RandomForestRegressor(n_estimators=64, min_samples_leaf=2, random_state=0)
+            forest.fit(encode.transform([c for c, _, _ in rows]), [r for _, r, _ in rows])
+            estimates[:, j] = 0.5 + (forest.predict(x_candidates) - 0.5) * m / (m + shrink)
+        seen: dict[tuple, list[float]] = defaultdict(list)
+        for c, r, _ in rows:
+            seen[_key(c)].append(r)
+        for i, k in enumerate(keys):
+            if k in seen:
+                estimates[i, j] = float(np.mean(seen[k]))
+    return estimates
+
+
+def _points(match: Match, scored, names: dict[int, str], keep, n_points: int, *,
+            shrink: float = 4.0) -> tuple[PriorPoint, ...]:
+    observed = _observed(match, scored, keep)
+    candidates: dict[tuple, tuple[dict, str]] = {}
+    for n in match.neighbours:  # nearest first: a repeated configuration keeps its nearest source
+        for c, _, t in sorted(observed[n.dataset_id], key=lambda row: -row[1]):
+            if t.status == "complete" and _key(c) not in candidates:
+                candidates[_key(c)] = (c, f"kb:{names[n.dataset_id]}/{t.run_id}/{t.trial_id}")
+    if not candidates or n_points < 1:
+        return ()
+    configs = [c for c, _ in candidates.values()]
+    sources = [s for _, s in candidates.values()]
+    estimates = _rank_estimates(configs, observed, shrink)
+    weights = np.array([n.similarity for n in match.neighbours], dtype=float)
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
+    mean = estimates @ weights
+    covered = np.zeros(len(weights))
+    chosen: list[int] = []
+    while len(chosen) < min(n_points, len(configs)):
+        gain = np.maximum(estimates, covered) @ weights
+        gain[chosen] = -np.inf
+        # best portfolio value; ties to the better configuration on its own, then the nearer
+        best = max((i for i in range(len(configs)) if i not in chosen),
+                   key=lambda i: (round(gain[i], 12), round(mean[i], 12), -i))
+        chosen.append(best)
+        covered = np.maximum(covered, estimates[best])
+    return tuple(PriorPoint(configs[i], float(mean[i]), sources[i]) for i in chosen)
 
 
 def _history(match: Match, scored, keep, max_history: int) -> tuple[Observation, ...]:

@@ -58,20 +58,71 @@ def test_backbone_that_won_on_the_group_with_its_evidence(two_datasets):
     assert ev["lite1"].mean == pytest.approx(np.mean([1, 2 / 3, 1, 2 / 3]))
 
 
-def test_points_are_weighted_diverse_and_tagged_with_their_source(two_datasets):
-    kb, a, b = two_datasets
-    p = priors(_match(a, b), kb, NAMES, n_points=3)
-    assert [pt.source for pt in p.points] == ["kb:easy/ra/t002", "kb:hard/rb/t001",
-                                              "kb:easy/ra/t003"]
-    assert p.points[0].config == {"backbone": "lite1", "lr": 0.01, "units": 8}
-    assert p.points[0].weight == pytest.approx(0.9) and p.points[1].weight == pytest.approx(0.5)
-    assert len({tuple(sorted(pt.config.items())) for pt in p.points}) == 3
-    # The same configuration from two datasets is proposed once.
-    kb.record_trial("rb", {"trial_id": "t001", "config": {"backbone": "lite1", "lr": 0.01,
-                                                          "units": 8}})
-    p = priors(_match(a, b), kb, NAMES, n_points=3)
-    assert [pt.source for pt in p.points] == ["kb:easy/ra/t002", "kb:easy/ra/t003",
-                                              "kb:hard/rb/t003"]
+def _scores(kb, name, fp, vector, run_id, rows, status="complete"):
+    """A dataset whose run scored ``rows`` of ``(lr, score)``."""
+    ds = kb.add_dataset(name, fp, vector)
+    kb.start_run(run_id, ds)
+    for n, (lr, score) in enumerate(rows):
+        kb.record_trial(run_id, {"trial_id": f"t{n:03d}", "number": n, "status": status,
+                                 "config": {"backbone": "lite0", "lr": lr, "units": 8},
+                                 "score": score})
+    kb.finish_run(run_id)
+    return ds
+
+
+def _near(*neighbours):
+    ids = tuple(i for i, _, _ in neighbours)
+    return Match(groups=(GroupMatch(1, 0.1, ids),),
+                 neighbours=tuple(Neighbour(i, name, 0.1, s) for i, name, s in neighbours),
+                 novel=False, threshold=0.3, groups_version=1)
+
+
+def test_points_pass_over_a_configuration_that_only_one_neighbour_likes(sqlite_kb):
+    """The nearest dataset's best is poor on the two others; a configuration second-best on
+    the nearest and good on the others comes first."""
+    spiky, steady = 0.5, 0.01
+    a = _scores(sqlite_kb, "a", "fp-a", [1, 0, 0], "ra",
+                [(spiky, 0.99), (steady, 0.95), (0.1, 0.90), (0.2, 0.80)])
+    b = _scores(sqlite_kb, "b", "fp-b", [0, 1, 0], "rb",
+                [(spiky, 0.20), (steady, 0.70), (0.1, 0.60), (0.2, 0.50)])
+    c = _scores(sqlite_kb, "c", "fp-c", [0, 0, 1], "rc",
+                [(spiky, 0.30), (steady, 0.90), (0.1, 0.80), (0.2, 0.70)])
+    p = priors(_near((a, "a", 0.9), (b, "b", 0.8), (c, "c", 0.8)), sqlite_kb, NAMES,
+               n_points=1)
+    assert [pt.config["lr"] for pt in p.points] == [steady]
+    assert p.points[0].source == "kb:a/ra/t001"  # from the nearest dataset that ran it
+    # weight: the similarity-weighted mean rank, 2/3 on a and 1 on b and c
+    assert p.points[0].weight == pytest.approx((0.9 * 2 / 3 + 0.8 + 0.8) / 2.5)
+
+
+def test_later_points_cover_the_neighbours_the_first_ones_miss(sqlite_kb):
+    """x is best on a only, z on b only, y second on both: y first, then x and z, which
+    between them cover both datasets; w, middling on both, is left out. Each configuration is
+    proposed once although both datasets ran it."""
+    a = _scores(sqlite_kb, "a", "fp-a", [1, 0, 0], "ra",
+                [(0.1, 0.9), (0.2, 0.8), (0.3, 0.1), (0.4, 0.5)])  # x y z w
+    b = _scores(sqlite_kb, "b", "fp-b", [0, 1, 0], "rb",
+                [(0.1, 0.1), (0.2, 0.8), (0.3, 0.9), (0.4, 0.5)])
+    p = priors(_near((a, "a", 0.7), (b, "b", 0.7)), sqlite_kb, NAMES, n_points=3)
+    assert [pt.config["lr"] for pt in p.points] == [0.2, 0.1, 0.3]
+    assert [pt.source for pt in p.points] == ["kb:a/ra/t001", "kb:a/ra/t000", "kb:a/ra/t002"]
+    assert [pt.weight for pt in p.points] == pytest.approx([2 / 3, 0.5, 0.5])
+    assert len(priors(_near((a, "a", 0.7), (b, "b", 0.7)), sqlite_kb, NAMES,
+                      n_points=10).points) == 4
+
+
+def test_a_neighbour_that_never_ran_a_configuration_judges_it_by_its_surrogate(sqlite_kb):
+    """Two of a's configurations tie on a; b never ran either, but its trials say small
+    learning rates do well there, so the small one comes first. b's trials were pruned:
+    they inform the estimate without being candidates themselves."""
+    a = _scores(sqlite_kb, "a", "fp-a", [1, 0, 0], "ra", [(0.15, 0.9), (0.0015, 0.9), (0.5, 0.3)])
+    b = _scores(sqlite_kb, "b", "fp-b", [0, 1, 0], "rb",
+                [(0.001, 0.90), (0.002, 0.92), (0.003, 0.91), (0.1, 0.30), (0.2, 0.31),
+                 (0.3, 0.32)], status="pruned")
+    p = priors(_near((a, "a", 0.9), (b, "b", 0.9)), sqlite_kb, NAMES, n_points=2)
+    assert [pt.config["lr"] for pt in p.points] == [0.0015, 0.15]
+    assert all(pt.source.startswith("kb:a/") for pt in p.points)
+    assert p.points[0].weight > 0.75 / 2 + 0.5 / 2 > p.points[1].weight
 
 
 def test_history_is_rank_normalised_thinned_and_limited_to_the_space(two_datasets):
