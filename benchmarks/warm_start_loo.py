@@ -15,20 +15,26 @@ the anytime plot to ``warm_start_loo.png`` when matplotlib is installed.
         [--seeds 0 1 2] [--max-trials 12] [--time-budget 900] [--seed-kb PATH]
     python benchmarks/warm_start_loo.py --report-only     # rebuild md/png from the csv
     python benchmarks/warm_start_loo.py --datasets none --absent digits shapes
+    python benchmarks/warm_start_loo.py --shard 1/2 & python benchmarks/warm_start_loo.py --shard 2/2
 
 ``--absent`` adds datasets from domains the seed KB has never seen, run against the whole seed
 KB: scikit-learn's handwritten digits (the demo dataset) and synthetic geometric shapes drawn by
 scikit-image (a test dependency). There warm start should back off and lose nothing against
 cold start; they are reported in their own table and left out of the two goal statistics.
 
-Resumable: (dataset, mode, seed) runs already in the csv are skipped.
+Resumable: (dataset, mode, seed) runs already in the csv are skipped. ``--shard i/n`` runs
+every n-th search of the list (skipping those done), so n processes (one per core) share the work; they
+append to the same csv under a file lock. The comparison is at equal trial budgets, so give a
+time budget that rarely binds when processes share the cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import json
 import logging
 import math
@@ -142,6 +148,28 @@ def read_rows(path: Path) -> list[dict]:
         return []
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock shared by every process writing ``path`` and its report."""
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shard(value: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``1 <= i <= n``."""
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/n, e.g. 1/2, got {value!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"expected 1 <= i <= n, got {value!r}")
+    return i, n
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
@@ -341,9 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed-kb", type=Path, default=SEED_KB)
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--shard", type=shard, default=(1, 1), metavar="I/N",
+                    help="run the I-th of every N searches (default 1/1: all)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    command = "python benchmarks/warm_start_loo.py " + " ".join(argv or sys.argv[1:])
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "--shard" in given:  # the report names the whole job, not this process's share
+        del given[given.index("--shard"):given.index("--shard") + 2]
+    given = [a for a in given if not a.startswith("--shard=")]
+    command = "python benchmarks/warm_start_loo.py " + " ".join(given)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         write_report(read_rows(CSV_PATH), args.max_trials, command)
@@ -357,26 +391,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.datasets:
         folders = [p for p in folders if p.name in args.datasets]
     folders += [absent_folder(name, cache) for name in args.absent]
-    done = {(r["dataset"], r["mode"], int(r["seed"])) for r in read_rows(CSV_PATH)}
-    # Seed-major order: every dataset gets seed 0 before any gets seed 1.
-    for seed in args.seeds:
-        for folder in folders:
-            for mode in args.modes:
-                if (folder.name, mode, seed) in done:
-                    continue
-                t0 = time.monotonic()
-                try:
-                    rows = run_one(folder, doc, mode, seed, args, cache)
-                except Exception as exc:  # record nothing; a re-run retries it
-                    print(f"{folder.name} {mode} seed {seed}: FAILED: {exc}", flush=True)
-                    continue
-                append_rows(CSV_PATH, rows)
-                best = [r["best_so_far"] for r in rows]
-                print(f"{folder.name} {mode} seed {seed} ({rows[0]['applied']}): best@3 "
-                      f"{at(best, 3)}, best@{len(rows)} {best[-1]}, test {rows[0]['test_score']}, "
-                      f"{time.monotonic() - t0:.0f} s", flush=True)
-                write_report(read_rows(CSV_PATH), args.max_trials, command)
-    write_report(read_rows(CSV_PATH), args.max_trials, command)
+    # Seed-major order: every dataset gets seed 0 before any gets seed 1. Shards split the
+    # whole list, so processes started at different times still share it without overlap.
+    jobs = [(folder, mode, seed) for seed in args.seeds for folder in folders
+            for mode in args.modes]
+    i, n = args.shard
+    for folder, mode, seed in jobs[i - 1::n]:
+        with locked(CSV_PATH):
+            done = {(r["dataset"], r["mode"], int(r["seed"])) for r in read_rows(CSV_PATH)}
+        if (folder.name, mode, seed) in done:
+            continue
+        t0 = time.monotonic()
+        try:
+            rows = run_one(folder, doc, mode, seed, args, cache)
+        except Exception as exc:  # record nothing; a re-run retries it
+            print(f"{folder.name} {mode} seed {seed}: FAILED: {exc}", flush=True)
+            continue
+        best = [r["best_so_far"] for r in rows]
+        print(f"{folder.name} {mode} seed {seed} ({rows[0]['applied']}): best@3 "
+              f"{at(best, 3)}, best@{len(rows)} {best[-1]}, test {rows[0]['test_score']}, "
+              f"{time.monotonic() - t0:.0f} s", flush=True)
+        with locked(CSV_PATH):
+            append_rows(CSV_PATH, rows)
+            write_report(read_rows(CSV_PATH), args.max_trials, command)
+    with locked(CSV_PATH):
+        write_report(read_rows(CSV_PATH), args.max_trials, command)
     return 0
 
 
