@@ -1,7 +1,8 @@
 """Build the seed knowledge base shipped with the project.
 
 Runs one cold search (``warm_start="none"``) over every dataset in ``../shared/datasets/``
-into one SQLite KB, the i-th dataset (sorted by name) with seed ``--seed + i``, then exports that KB to
+into one SQLite KB, the i-th dataset (sorted by name) with seed ``--seed + i`` (default 100 + i),
+then exports that KB to
 ``knowledge_base/seed_kb.json`` (embeddings, configurations, scores, groups; no images).
 A fresh install seeds its default KB from that file (``transfer_automl.warmstart.open_kb``).
 
@@ -15,7 +16,13 @@ re-running after an interruption only searches the missing datasets and re-expor
 Why a seed per dataset: with one seed, every cold search draws the same sampler sequence, so
 the KB holds the same handful of configurations on every dataset. Priors can then only offer
 what any cold search of that seed tries anyway; distinct seeds spread the KB's evidence over
-more of the space. ``--same-seed`` restores one seed for all.
+more of the space. ``--same-seed`` restores one seed for all. The default seeds start at 100 so
+that no benchmark search at a small seed draws the KB's own configurations.
+
+Two processes can build one KB at once (the store takes concurrent writers); the shipped KB
+was built as ``--datasets brain_tumor_mri clothing10 flowers12 rsscn7_aerial --time-budget 500``
+beside ``--datasets cats_dogs dtd_textures10 food10 sign_language_digits --time-budget 500``,
+then ``--export-only``.
 """
 
 from __future__ import annotations
@@ -158,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=SHARED, help="folder of dataset folders")
     ap.add_argument("--max-trials", type=int, default=12)
     ap.add_argument("--time-budget", type=float, default=600, help="seconds per dataset")
-    ap.add_argument("--seed", type=int, default=0,
+    ap.add_argument("--seed", type=int, default=100,
                     help="seed of the first dataset; the i-th gets seed + i")
     ap.add_argument("--same-seed", action="store_true", help="use --seed for every dataset")
     ap.add_argument("--kb", type=Path, default=DEFAULT_KB, help="SQLite KB the runs go into")

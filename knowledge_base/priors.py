@@ -23,7 +23,10 @@
 
 A novel match backs off: no points, no history, a backbone suggestion flagged not confident.
 Only configurations holding every parameter of the space are used (extra keys dropped); given
-a :class:`~transfer_automl.space.SearchSpace`, values must also be valid in it.
+a :class:`~transfer_automl.space.SearchSpace`, values must also be valid in it, except that a
+prior point takes the values the space fixes (the backbone chosen for the search) in place of
+its own: head and fine-tuning settings carry over between backbones, and the surrogates see
+trials of every backbone.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 from knowledge_base._records import TrialEntry
 from knowledge_base.matching import Match
 from transfer_automl.samplers import Observation
+from transfer_automl.space import Choice
 
 __all__ = ["Priors", "BackboneChoice", "BackboneEvidence", "PriorPoint", "priors",
            "rank_normalise"]
@@ -106,13 +110,27 @@ class _SpaceFilter:
         self._space = space_names if hasattr(space_names, "contains") else None
         self.names = tuple(space_names.names if hasattr(space_names, "names") else space_names)
 
-    def __call__(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    def project(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``config`` restricted to the space's parameters; None if it lacks one."""
         if any(n not in config for n in self.names):
             return None
-        projected = {n: config[n] for n in self.names}
-        if self._space is not None and not self._space.contains(projected):
+        return {n: config[n] for n in self.names}
+
+    def __call__(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The projection, if it is also a valid point of the space (when one was given)."""
+        projected = self.project(config)
+        if projected is None or (self._space is not None and not self._space.contains(projected)):
             return None
         return projected
+
+    def carried_over(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Like calling the filter, but the parameters the space holds at one value (the
+        backbone chosen for the search, say) take that value first."""
+        projected = self.project(config)
+        if projected is not None and self._space is not None:
+            projected.update({p.name: p.options[0] for p in self._space.params
+                              if isinstance(p, Choice) and len(p.options) == 1})
+        return self(projected) if projected is not None else None
 
 
 def _scored_by_dataset(trials: Iterable[TrialEntry]) -> dict[int, list[tuple[TrialEntry, float]]]:
@@ -144,10 +162,12 @@ def _backbone(match: Match, scored, key: str, min_evidence: int) -> BackboneChoi
 
 
 def _observed(match: Match, scored, keep) -> dict[int, list[tuple[dict, float, TrialEntry]]]:
-    """Per neighbour: its scored trials usable in the space, with their rank-normalised score."""
+    """Per neighbour: its scored trials with their rank-normalised score, projected onto the
+    space's parameters. Values outside the space (another backbone, say) are kept: they are
+    evidence about the other parameters for the surrogate, though never candidates."""
     out = {}
     for n in match.neighbours:
-        rows = ((keep(t.config), float(r), t) for t, r in scored.get(n.dataset_id, ()))
+        rows = ((keep.project(t.config), float(r), t) for t, r in scored.get(n.dataset_id, ()))
         out[n.dataset_id] = [row for row in rows if row[0] is not None]
     return out
 
@@ -192,7 +212,8 @@ def _points(match: Match, scored, names: dict[int, str], keep, n_points: int, *,
     candidates: dict[tuple, tuple[dict, str]] = {}
     for n in match.neighbours:  # nearest first: a repeated configuration keeps its nearest source
         for c, _, t in sorted(observed[n.dataset_id], key=lambda row: -row[1]):
-            if t.status == "complete" and _key(c) not in candidates:
+            c = keep.carried_over(c) if t.status == "complete" else None
+            if c is not None and _key(c) not in candidates:
                 candidates[_key(c)] = (c, f"kb:{names[n.dataset_id]}/{t.run_id}/{t.trial_id}")
     if not candidates or n_points < 1:
         return ()

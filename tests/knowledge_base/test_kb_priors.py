@@ -221,3 +221,22 @@ def test_cold_mode_matches_but_never_applies_the_kb(sqlite_kb):
     assert warm.mode == "points+history" and p.points
     assert warm_space.param("backbone").options == ("efficientnet_lite1",)
     assert warm.backbone["name"] == "efficientnet_lite1"
+
+
+def test_points_carry_over_to_the_backbone_chosen_for_the_search(sqlite_kb):
+    """Neighbours that ran only Lite0 still give points when the search is fixed to Lite1:
+    the configurations keep their head and fine-tuning settings and take the chosen backbone."""
+    space = default_space(("efficientnet_lite0", "efficientnet_lite1"))
+    ds = sqlite_kb.add_dataset("old", "fp-old", [1.0, 0.0, 0.0])
+    sqlite_kb.start_run("old-run", ds)
+    for n, wd in enumerate((1e-5, 1e-4, 1e-3)):
+        sqlite_kb.record_trial("old-run", {
+            "trial_id": f"t{n:03d}", "number": n, "status": "complete", "score": 0.5 + wd,
+            "config": space.complete({"weight_decay": wd})})
+    sqlite_kb.finish_run("old-run")
+    fixed = space.fix(backbone="efficientnet_lite1")
+    p = priors(_near((ds, "old", 0.9)), sqlite_kb, fixed, n_points=3)
+    assert [pt.config["weight_decay"] for pt in p.points] == [1e-3, 1e-4, 1e-5]
+    assert all(pt.config["backbone"] == "efficientnet_lite1" and fixed.contains(pt.config)
+               for pt in p.points)
+    assert p.points[0].source == "kb:old/old-run/t002"
