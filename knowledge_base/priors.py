@@ -1,21 +1,26 @@
 """Priors from a match: the backbone to use, configurations to try first, and TPE history.
 
-- **Backbone**: on the matched group, every scored trial's score is rank-normalised within its
-  dataset (so an easy dataset's high accuracies do not outweigh a hard one's), then averaged
-  per backbone; the highest mean wins. Its evidence (mean, trial count, dataset count per
-  backbone) comes along. Confident only when the match is not novel and the winner has at
-  least ``min_evidence`` trials.
-- **Points**: a small portfolio chosen across the nearest datasets, not each one's best in
-  turn. Every configuration a neighbour completed is a candidate; its rank on each neighbour
-  is the observed rank-normalised score where that neighbour ran it, else a random-forest
-  surrogate's prediction from that neighbour's trials, shrunk toward 1/2 when the neighbour
-  has few trials. Candidates are picked greedily to maximise the similarity-weighted mean,
-  over neighbours, of the best rank among the points picked so far: the first point is the
-  one that does well everywhere near; each later one covers the neighbours where the earlier
-  ones are weak. So a configuration that excels on one dataset and fails on the others comes
-  late or not at all. Each point is tagged with its source
-  ``"kb:<dataset name>/<run id>/<trial id>"`` for the trial's provenance, and weighted by
-  its similarity-weighted mean rank.
+Scores are rank-normalised within each dataset (so an easy dataset's high accuracies do not
+outweigh a hard one's). The KB holds about ten trials per dataset and its datasets rarely ran
+the same configuration, so evidence is pooled: one random forest is fitted to the
+rank-normalised trials of several datasets at once, and asked about configurations no
+dataset there ran.
+
+- **Backbone**: a forest is fitted to the matched group's trials, every backbone included.
+  Each backbone's evidence is its partial dependence: the forest's mean prediction over the
+  group's configurations with that backbone put in, so a backbone tried only with poor head
+  settings is not blamed for them. The search's default backbone is kept unless another one
+  beats it by ``min_gain``; a handful of trials rarely tells backbones apart that well.
+  Confident only when the match is not novel and the backbone chosen has at least
+  ``min_evidence`` trials.
+- **Points**: the configurations with the best estimated rank on the new dataset, the
+  similarity-weighted mean over its nearest datasets. Where a neighbour ran the
+  configuration, its own rank counts; elsewhere, the out-of-bag prediction of a forest fitted
+  to all the neighbours' trials (weighted by similarity): what the other trials say about it,
+  its own result left out. So a configuration that excelled on one dataset counts for that
+  dataset only, and as much elsewhere as similar configurations did there. Each point is tagged
+  with its source ``"kb:<dataset name>/<run id>/<trial id>"`` for the trial's provenance, and
+  weighted by that estimate.
 - **History**: the neighbours' scored trials as :class:`~transfer_automl.samplers.Observation`
   with scores rank-normalised within each dataset into [0, 1], thinned by similarity: a
   neighbour of similarity ``s`` contributes ``ceil(s * n)`` of its ``n`` trials, spread evenly
@@ -25,7 +30,7 @@ A novel match backs off: no points, no history, a backbone suggestion flagged no
 Only configurations holding every parameter of the space are used (extra keys dropped); given
 a :class:`~transfer_automl.space.SearchSpace`, values must also be valid in it, except that a
 prior point takes the values the space fixes (the backbone chosen for the search) in place of
-its own: head and fine-tuning settings carry over between backbones, and the surrogates see
+its own: head and fine-tuning settings carry over between backbones, and the forests see
 trials of every backbone.
 """
 
@@ -52,7 +57,9 @@ _SCORED = ("complete", "pruned")
 
 @dataclass(frozen=True)
 class BackboneEvidence:
-    """How one backbone did on a group: mean rank-normalised score over ``count`` trials."""
+    """How one backbone did on a group: ``mean`` is its partial dependence (the estimated
+    rank-normalised score of the group's configurations on it, see the module docstring),
+    from ``count`` trials on ``datasets`` datasets."""
 
     mean: float
     count: int
@@ -67,6 +74,7 @@ class BackboneChoice:
     confident: bool
     group_id: int | None
     evidence: Mapping[str, BackboneEvidence] = field(default_factory=dict)
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,22 +150,64 @@ def _scored_by_dataset(trials: Iterable[TrialEntry]) -> dict[int, list[tuple[Tri
     return {ds: list(zip(ts, rank_normalise([t.score for t in ts]))) for ds, ts in grouped.items()}
 
 
-def _backbone(match: Match, scored, key: str, min_evidence: int) -> BackboneChoice:
+class _Forest:
+    """A random forest on rank-normalised trials of several datasets (configs one-hot
+    encoded), with each training row's out-of-bag prediction."""
+
+    def __init__(self, configs: list[dict], ranks: list[float], weights: list[float] | None = None,
+                 extra: Sequence[dict] = ()) -> None:
+        from sklearn.ensemble import RandomForestRegressor
+        from sklearn.feature_extraction import DictVectorizer
+
+        self.encode = DictVectorizer(sparse=False).fit(list(configs) + list(extra))
+        # Every split sees every setting, so a backbone is credited only with what the other
+        # settings do not already explain.
+        self.model = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, max_features=1.0,
+                                           oob_score=True, random_state=0)
+        self.model.fit(self.encode.transform(configs), ranks, sample_weight=weights)
+
+    def predict(self, configs: Sequence[dict]) -> np.ndarray:
+        return self.model.predict(self.encode.transform(list(configs)))
+
+    @property
+    def out_of_bag(self) -> np.ndarray:
+        return self.model.oob_prediction_
+
+
+_MIN_FOREST = 4  # fewer scored trials than this: no forest, estimates stay at 1/2
+
+
+def _backbone(match: Match, scored, key: str, min_evidence: int, default: str | None,
+              min_gain: float) -> BackboneChoice:
     for group in match.groups:
-        sums: dict[str, list[float]] = defaultdict(list)
-        seen: dict[str, set[int]] = defaultdict(set)
-        for ds in group.members:
-            for t, r in scored.get(ds, ()):
-                if key in t.config:
-                    sums[str(t.config[key])].append(float(r))
-                    seen[str(t.config[key])].add(ds)
-        if not sums:
+        rows = [(t.config, float(r), ds) for ds in group.members for t, r in scored.get(ds, ())
+                if key in t.config]
+        if not rows:
             continue
-        evidence = {b: BackboneEvidence(float(np.mean(v)), len(v), len(seen[b]))
-                    for b, v in sums.items()}
+        tried: dict[str, list[int]] = defaultdict(list)
+        for c, _, ds in rows:
+            tried[str(c[key])].append(ds)
+        if len(rows) >= _MIN_FOREST and len(tried) > 1:
+            forest = _Forest([c for c, _, _ in rows], [r for _, r, _ in rows])
+            means = {b: float(forest.predict([dict(c, **{key: b}) for c, _, _ in rows]).mean())
+                     for b in tried}
+        else:
+            means = {b: float(np.mean([r for c, r, _ in rows if str(c[key]) == b]))
+                     for b in tried}
+        evidence = {b: BackboneEvidence(means[b], len(ds), len(set(ds))) for b, ds in tried.items()}
         best = max(evidence, key=lambda b: (evidence[b].mean, evidence[b].count, b))
+        if default in evidence and best != default:
+            gain = evidence[best].mean - evidence[default].mean
+            if gain < min_gain:
+                reason = (f"the default: {best} is ahead by {gain:.3f}, under the "
+                          f"{min_gain:.2f} needed to switch")
+                best = default
+            else:
+                reason = f"ahead of the default {default} by {gain:.3f}"
+        else:
+            reason = "best on the matched group"
         confident = not match.novel and evidence[best].count >= min_evidence
-        return BackboneChoice(best, confident, group.group_id, evidence)
+        return BackboneChoice(best, confident, group.group_id, evidence, reason)
     return BackboneChoice(None, False, match.best_group.group_id if match.groups else None)
 
 
@@ -176,29 +226,30 @@ def _key(config: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in config.items()))
 
 
-def _rank_estimates(candidates: list[dict], observed, shrink: float) -> np.ndarray:
+def _rank_estimates(candidates: list[dict], observed, weights: np.ndarray, keep) -> np.ndarray:
     """``(candidate, neighbour)`` estimated rank-normalised score on that neighbour.
 
-    Observed where the neighbour ran the configuration (the mean of repeats); elsewhere a
-    random forest fitted to the neighbour's trials, its prediction moved toward 1/2 by
-    ``m / (m + shrink)`` for a neighbour with ``m`` trials (no trials: 1/2).
+    Observed where the neighbour ran the configuration (the mean of repeats); elsewhere the
+    pooled forest's out-of-bag prediction for the trials that ran it (the candidates come from
+    those trials), so its own result does not vouch for it; 1/2 with too few trials to fit.
     """
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.feature_extraction import DictVectorizer
-
-    everything = candidates + [c for rows in observed.values() for c, _, _ in rows]
-    encode = DictVectorizer(sparse=False).fit(everything)
-    x_candidates = encode.transform(candidates)
+    rows = [(c, r, w, t) for (rs, w) in zip(observed.values(), weights) for c, r, t in rs]
     keys = [_key(c) for c in candidates]
     estimates = np.full((len(candidates), len(observed)), 0.5)
-    for j, rows in enumerate(observed.values()):
-        m = len(rows)
-        if m >= 3:
-            forest = RandomForestRegressor(n_estimators=64, min_samples_leaf=2, random_state=0)
-            forest.fit(encode.transform([c for c, _, _ in rows]), [r for _, r, _ in rows])
-            estimates[:, j] = 0.5 + (forest.predict(x_candidates) - 0.5) * m / (m + shrink)
+    if len(rows) >= _MIN_FOREST:
+        forest = _Forest([c for c, _, _, _ in rows], [r for _, r, _, _ in rows],
+                         [w for _, _, w, _ in rows], extra=candidates)
+        oob: dict[tuple, list[float]] = defaultdict(list)
+        for (c, _, _, t), p in zip(rows, forest.out_of_bag):
+            carried = keep.carried_over(c)
+            if carried is not None:
+                oob[_key(carried)].append(float(p))
+        fallback = forest.predict(candidates)
+        estimates[:] = np.array([np.mean(oob[k]) if k in oob else fallback[i]
+                                 for i, k in enumerate(keys)])[:, None]
+    for j, rs in enumerate(observed.values()):
         seen: dict[tuple, list[float]] = defaultdict(list)
-        for c, r, _ in rows:
+        for c, r, _ in rs:
             seen[_key(c)].append(r)
         for i, k in enumerate(keys):
             if k in seen:
@@ -206,8 +257,8 @@ def _rank_estimates(candidates: list[dict], observed, shrink: float) -> np.ndarr
     return estimates
 
 
-def _points(match: Match, scored, names: dict[int, str], keep, n_points: int, *,
-            shrink: float = 4.0) -> tuple[PriorPoint, ...]:
+def _points(match: Match, scored, names: dict[int, str], keep,
+            n_points: int) -> tuple[PriorPoint, ...]:
     observed = _observed(match, scored, keep)
     candidates: dict[tuple, tuple[dict, str]] = {}
     for n in match.neighbours:  # nearest first: a repeated configuration keeps its nearest source
@@ -219,20 +270,11 @@ def _points(match: Match, scored, names: dict[int, str], keep, n_points: int, *,
         return ()
     configs = [c for c, _ in candidates.values()]
     sources = [s for _, s in candidates.values()]
-    estimates = _rank_estimates(configs, observed, shrink)
     weights = np.array([n.similarity for n in match.neighbours], dtype=float)
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
-    mean = estimates @ weights
-    covered = np.zeros(len(weights))
-    chosen: list[int] = []
-    while len(chosen) < min(n_points, len(configs)):
-        gain = np.maximum(estimates, covered) @ weights
-        gain[chosen] = -np.inf
-        # best portfolio value; ties to the better configuration on its own, then the nearer
-        best = max((i for i in range(len(configs)) if i not in chosen),
-                   key=lambda i: (round(gain[i], 12), round(mean[i], 12), -i))
-        chosen.append(best)
-        covered = np.maximum(covered, estimates[best])
+    mean = _rank_estimates(configs, observed, weights, keep) @ weights
+    # best estimate first; ties to the nearer source
+    chosen = sorted(range(len(configs)), key=lambda i: (-round(mean[i], 12), i))[:n_points]
     return tuple(PriorPoint(configs[i], float(mean[i]), sources[i]) for i in chosen)
 
 
@@ -252,7 +294,7 @@ def _history(match: Match, scored, keep, max_history: int) -> tuple[Observation,
 
 
 def priors(match: Match, kb, space_names: Iterable[str] | Any, n_points: int = 3, *,
-           max_history: int = 200, min_evidence: int = 3,
+           max_history: int = 200, min_evidence: int = 3, min_gain: float = 0.05,
            backbone_key: str = "backbone") -> Priors:
     """Turn a :class:`~knowledge_base.matching.Match` into warm-start priors.
 
@@ -262,11 +304,14 @@ def priors(match: Match, kb, space_names: Iterable[str] | Any, n_points: int = 3
         space_names: the parameter names of the search space, or the ``SearchSpace`` itself.
         n_points: the most prior configurations to return.
         max_history: the most observations in ``history``.
-        min_evidence: trials the winning backbone needs for a confident suggestion.
+        min_evidence: trials the chosen backbone needs for a confident suggestion.
+        min_gain: how far (in rank-normalised score) a backbone must beat the space's default
+            backbone to replace it; needs ``space_names`` to be a ``SearchSpace``.
         backbone_key: the configuration key naming the backbone.
     """
     scored = _scored_by_dataset(kb.trials(status=_SCORED))
-    backbone = _backbone(match, scored, backbone_key, min_evidence)
+    default = getattr(space_names, "default", {}).get(backbone_key)
+    backbone = _backbone(match, scored, backbone_key, min_evidence, default, min_gain)
     if match.novel:
         return Priors(backbone, novel=True)
     keep = _SpaceFilter(space_names)

@@ -89,8 +89,8 @@ def plan(store, embedding, space: SearchSpace, mode: str) -> tuple[SearchSpace, 
         why = "default; warm start off"
     elif choice.name in options and choice.confident and not m.novel:
         space = space.fix(backbone=choice.name)
-        why = "best on the matched group: " + ", ".join(
-            f"{k} {v.mean:.3f} over {v.count} trials" for k, v in choice.evidence.items())
+        why = f"{choice.reason}; estimated rank on the group: " + ", ".join(
+            f"{k} {v.mean:.3f} ({v.count} trials)" for k, v in choice.evidence.items())
     else:
         why = "default; " + ("unseen domain" if m.novel else "not enough evidence")
     p = make_priors(m, store, space)
