@@ -214,7 +214,7 @@ def _backbone(match: Match, scored, key: str, min_evidence: int, default: str | 
 def _observed(match: Match, scored, keep) -> dict[int, list[tuple[dict, float, TrialEntry]]]:
     """Per neighbour: its scored trials with their rank-normalised score, projected onto the
     space's parameters. Values outside the space (another backbone, say) are kept: they are
-    evidence about the other parameters for the surrogate, though never candidates."""
+    evidence about the other parameters for the forests, though never candidates."""
     out = {}
     for n in match.neighbours:
         rows = ((keep.project(t.config), float(r), t) for t, r in scored.get(n.dataset_id, ()))
