@@ -57,7 +57,8 @@ SEED_KB = ROOT / "knowledge_base" / "seed_kb.json"
 ABSENT = ("digits", "shapes")  # generated datasets from domains absent from the seed KB
 SCORED = ("complete", "pruned")  # a pruned trial keeps the score of its best epoch
 FIELDS = ("dataset", "mode", "seed", "trial_index", "trial", "status", "score", "best_so_far",
-          "origin", "fidelity", "cost_s", "test_score", "applied", "n_trials", "run_seconds")
+          "origin", "fidelity", "cost_s", "test_score", "applied", "n_trials", "run_seconds",
+          "reason")
 
 
 def without_dataset(doc: dict, name: str) -> tuple[dict, int]:
@@ -80,7 +81,8 @@ def curve(leaderboard: list[dict]) -> list[dict]:
             best = score
         rows.append({"trial": row["trial"], "status": row["status"], "score": score,
                      "best_so_far": best, "origin": row["origin"],
-                     "fidelity": row["fidelity"], "cost_s": row["cost_s"]})
+                     "fidelity": row["fidelity"], "cost_s": row["cost_s"],
+                     "reason": row.get("reason") or ""})
     return rows
 
 
@@ -174,6 +176,15 @@ def shard(value: str) -> tuple[int, int]:
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
+    """Append ``rows``; a csv written with fewer columns is first rewritten with all of them
+    (the old rows' new columns left empty)."""
+    if path.exists():
+        with path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+        if tuple(header) != FIELDS:
+            old = read_rows(path)
+            path.unlink()
+            append_rows(path, old)
     new = not path.exists()
     with path.open("a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -197,6 +208,11 @@ def curves(rows: list[dict]) -> dict[tuple[str, str, int], list[float]]:
 def run_seconds(rows: list[dict]) -> dict[tuple[str, str, int], float]:
     """(dataset, mode, seed) -> wall-clock seconds of that search."""
     return {(r["dataset"], r["mode"], int(r["seed"])): float(r["run_seconds"]) for r in rows}
+
+
+def cell(text: str | None) -> str:
+    """``text`` fit for one markdown table cell."""
+    return " ".join((text or "").split()).replace("|", "/")
 
 
 def at(c: list[float], k: int) -> float:
@@ -321,6 +337,15 @@ def write_report(rows: list[dict], max_trials: int, command: str) -> None:
                          f"{t['cold_best']:.4f} | {t['warm_best']:.4f} | "
                          f"{t['warm_best'] - t['cold_best']:+.4f} | {t['warm3']:.4f} | "
                          f"{t['cold3']:.4f} | {t['warm3'] - t['cold3']:+.4f} |")
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        lines += ["", "## Failed trials", "",
+                  "A failed trial counts as no result: the search goes on without it.", "",
+                  "| dataset | mode | seed | trial | fidelity | seconds | reason |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['dataset']} | {r['mode']} | {r['seed']} | {r['trial']} | "
+                  f"{r['fidelity']} | {r['cost_s']} | {cell(r.get('reason')) or '(not recorded)'} |"
+                  for r in failed]
     lines += ["", "## Anytime: mean best-so-far validation accuracy after k trials", ""]
     lines += anytime(rows, max_trials)
     MD_PATH.write_text("\n".join(lines) + "\n", encoding="utf-8")
