@@ -157,6 +157,77 @@ def test_pruner_stops_a_running_trial_and_frees_its_slot():
     assert second.state == TrialState.COMPLETE
 
 
+class SlowEpochExecutor(FakeExecutor):
+    """Epochs take ``epoch_s`` of wall time and a stop takes effect at the end of the epoch
+    under way, as in a real worker; a kill reports the trial failed, as the real executors do."""
+
+    def __init__(self, epoch_s):
+        super().__init__(slots=1)
+        self.epoch_s, self.killed = epoch_s, []
+
+    def submit(self, spec):
+        super().submit(spec)
+        self.running[spec.trial_id].append(time.monotonic())
+
+    def poll(self, timeout):
+        time.sleep(0.01)
+        events = self.killed
+        self.killed = []
+        for trial_id, (spec, epoch, began) in list(self.running.items()):
+            if time.monotonic() - began < self.epoch_s:
+                continue
+            epoch += 1
+            events.append(EpochMetrics(trial_id, epoch, 0.5, 0.5, 0.5, 0.5, self.epoch_s))
+            if trial_id in self.stopped or epoch == spec.config["epochs"]:
+                state = TrialState.PRUNED if trial_id in self.stopped else TrialState.COMPLETE
+                events.append(TrialResult(trial_id, state, score=0.5, best_epoch=epoch,
+                                          reason=self.stopped.get(trial_id, "")))
+                del self.running[trial_id]
+            else:
+                self.running[trial_id][1:] = [epoch, time.monotonic()]
+        return events
+
+    def kill(self, trial_id, reason):
+        if self.running.pop(trial_id, None) is not None:
+            self.killed.append(TrialResult(trial_id, TrialState.FAILED, reason=reason))
+
+
+def _stop_after_first_epoch():
+    from transfer_automl.pruners.base import Pruner
+
+    class StopAfterFirstEpoch(Pruner):
+        def prune(self, trial, finished):
+            return "stalled" if trial.epochs else None
+
+    return StopAfterFirstEpoch()
+
+
+def test_a_stopped_trial_with_slow_epochs_finishes_its_epoch_instead_of_being_killed():
+    study = Study(_space(), seed=0)
+    study.enqueue({"lr": 0.01, "epochs": 6})
+    # The stop arrives as the second epoch begins; the 0.05 s grace alone would kill it.
+    run_search(study, SlowEpochExecutor(epoch_s=0.25), CTX, Budget(1, 60, grace_s=0.05),
+               poll_s=0, pruner=_stop_after_first_epoch())
+    trial = study.trials["t000"]
+    assert trial.state == TrialState.PRUNED and trial.result.reason == "stalled"
+    assert len(trial.epochs) == 2
+
+
+def test_a_stopped_trial_that_never_stops_is_still_killed():
+    class Deaf(SlowEpochExecutor):
+        def stop(self, trial_id, reason):
+            pass
+
+    study = Study(_space(), seed=0)
+    study.enqueue({"lr": 0.01, "epochs": 6})
+    run_search(study, Deaf(epoch_s=0.25), CTX, Budget(1, 60, grace_s=0.05), poll_s=0,
+               pruner=_stop_after_first_epoch())
+    trial = study.trials["t000"]
+    assert trial.state == TrialState.FAILED
+    assert trial.result.reason.startswith("stalled; killed after")
+    assert len(trial.epochs) < 6
+
+
 def test_first_cheap_trials_share_one_feature_cache_entry():
     from transfer_automl.schedule import FidelitySchedule
     from transfer_automl.space import default_space

@@ -38,7 +38,9 @@ class Budget:
         time_budget_s: wall-clock seconds for the whole search; running trials are asked to
             stop when it runs out and killed ``grace_s`` later.
         trial_timeout_s: seconds one trial may run before it is killed (None: no limit).
-        grace_s: how long a trial asked to stop may take to finish its epoch.
+        grace_s: how long a trial asked to stop may take to finish its epoch, at least: a
+            trial whose epochs are slower gets twice its slowest epoch (it stops at the end
+            of the epoch it is in when asked, which may have just begun).
     """
 
     max_trials: int
@@ -128,6 +130,14 @@ class _Driver:
                 self.executor.kill(trial_id, f"timed out after {budget.trial_timeout_s:.0f} s")
             elif now - self.start >= budget.time_budget_s and trial_id not in self.stopping:
                 self._stop(trial_id, "time budget reached")
-            elif trial_id in self.stopping and now - self.stopping[trial_id][0] > budget.grace_s:
-                reason = self.stopping[trial_id][1]
-                self.executor.kill(trial_id, f"{reason}; killed after {budget.grace_s:.0f} s grace")
+            elif trial_id in self.stopping:
+                asked, reason = self.stopping[trial_id]
+                grace = self._grace(record)
+                if now - asked > grace:
+                    self.executor.kill(trial_id, f"{reason}; killed after {grace:.0f} s grace")
+
+    def _grace(self, record) -> float:
+        """Seconds a trial asked to stop gets to finish: ``grace_s``, or twice its slowest
+        epoch so far if that is longer, so a slow trial is pruned rather than killed."""
+        slowest = max((e.seconds for e in record.epochs), default=0.0)
+        return max(self.budget.grace_s, 2.0 * slowest)
