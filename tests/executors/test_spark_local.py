@@ -114,15 +114,15 @@ def test_stop_prunes_with_its_reason_and_frees_the_slot(spark, tmp_path):
 
     executor = SparkExecutor("local[2]", n_slots=1, trial_fn=fake_trial)
     holder["executor"] = executor
-    start = time.monotonic()
     run_search(study, executor, TrialContext("unused.json", str(tmp_path), "", ""),
                Budget(3, 120), lambda e: prune_t000(e), poll_s=0.1)
     first = study.trials["t000"]
     assert first.state == TrialState.PRUNED
     assert first.result.reason == "pruned by the test"
     assert len(first.epochs) <= 4
+    # The trial itself stopped (its own history ends within two epochs of the stop), and the
+    # slot went to the next trials; no wall-clock bound, which a loaded machine breaks.
     assert [study.trials[t].state for t in ("t001", "t002")] == [TrialState.COMPLETE] * 2
-    assert time.monotonic() - start < 60 * 0.25
 
 
 def test_raising_trial_is_failed_with_its_reason(spark, tmp_path):
