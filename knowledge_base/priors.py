@@ -26,7 +26,10 @@ dataset there ran.
   neighbour of similarity ``s`` contributes ``ceil(s * n)`` of its ``n`` trials, spread evenly
   over its ranking so TPE sees good and bad regions alike.
 
-A novel match backs off: no points, no history, a backbone suggestion flagged not confident.
+A novel match backs off from its neighbours, which are not near enough to say anything
+specific: the points are then the configurations with the best estimated rank over *every* KB
+dataset, weighted alike (what transfers across domains, a portfolio in the sense of
+auto-sklearn 2.0), with no history for TPE and a backbone suggestion flagged not confident.
 Only configurations holding every parameter of the space are used (extra keys dropped); given
 a :class:`~transfer_automl.space.SearchSpace`, values must also be valid in it, except that a
 prior point takes the values the space fixes (the backbone chosen for the search) in place of
@@ -45,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_base._records import TrialEntry
-from knowledge_base.matching import Match
+from knowledge_base.matching import Match, Neighbour
 from transfer_automl.samplers import Observation
 from transfer_automl.space import Choice
 
@@ -312,9 +315,18 @@ def priors(match: Match, kb, space_names: Iterable[str] | Any, n_points: int = 3
     scored = _scored_by_dataset(kb.trials(status=_SCORED))
     default = getattr(space_names, "default", {}).get(backbone_key)
     backbone = _backbone(match, scored, backbone_key, min_evidence, default, min_gain)
-    if match.novel:
-        return Priors(backbone, novel=True)
     keep = _SpaceFilter(space_names)
+    if match.novel:
+        everywhere = _everywhere(kb, scored)
+        names = {n.dataset_id: n.name for n in everywhere.neighbours}
+        return Priors(backbone, _points(everywhere, scored, names, keep, n_points), novel=True)
     names = {n.dataset_id: n.name for n in match.neighbours}
     return Priors(backbone, _points(match, scored, names, keep, n_points),
                   _history(match, scored, keep, max_history), novel=False)
+
+
+def _everywhere(kb, scored) -> Match:
+    """Every KB dataset with scored trials as an equally similar neighbour: the match a
+    dataset would have if the KB told nothing about where it lies."""
+    return Match(neighbours=tuple(Neighbour(d.id, d.name, float("nan"), 1.0)
+                                  for d in kb.datasets() if d.id in scored), novel=False)

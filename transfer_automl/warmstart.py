@@ -66,7 +66,8 @@ class WarmStart:
         g = self.group
         where = (f"matched group {g['group_id']} at distance {g['distance']:.3f}"
                  if g["group_id"] is not None else "no group")
-        novel = " (far from every known dataset: warm start backs off)" if g["novel"] else ""
+        novel = (" (far from every known dataset: warm start backs off to what works across "
+                 "the whole KB)" if g["novel"] else "")
         near = ", ".join(f"{n['name']} ({n['similarity']:.2f})" for n in g["neighbours"][:3])
         return (f"knowledge base: {where}{novel}; nearest: {near or '-'}; backbone "
                 f"{self.backbone.get('name')} ({self.backbone.get('why')}); warm start "
@@ -94,7 +95,8 @@ def plan(store, embedding, space: SearchSpace, mode: str) -> tuple[SearchSpace, 
     else:
         why = "default; " + ("unseen domain" if m.novel else "not enough evidence")
     p = make_priors(m, store, space)
-    applied = ("none" if m.novel else "points+history") if mode == "auto" else mode
+    # Far from everything: the KB-wide points still transfer, the neighbours' history does not.
+    applied = ("points" if m.novel else "points+history") if mode == "auto" else mode
     best = m.best_group
     group = {"group_id": best.group_id if best else None,
              "distance": float(best.distance) if best else float("nan"), "novel": m.novel,

@@ -185,11 +185,23 @@ def test_history_is_rank_normalised_thinned_and_limited_to_the_space(two_dataset
     assert priors(_match(a, b), kb, default_space(("efficientnet_lite0",))).points == ()
 
 
-def test_novel_match_backs_off_but_still_suggests_a_backbone(two_datasets):
+def test_novel_match_backs_off_to_what_works_across_the_kb(two_datasets):
+    """Far from everything, the neighbours' similarities mean nothing: no history, and the
+    points are ranked over every KB dataset weighted alike, whichever the match lists."""
     kb, a, b = two_datasets
-    p = priors(_match(a, b, novel=True), kb, NAMES)
-    assert p.novel and p.points == () and p.history == ()
+    p = priors(_match(a, b, novel=True), kb, NAMES, n_points=2)
+    assert p.novel and p.history == ()
     assert p.backbone.name == "lite1" and not p.backbone.confident
+    alike = Match(neighbours=(Neighbour(a, "easy", 0.1, 1.0), Neighbour(b, "hard", 0.1, 1.0)),
+                  novel=False, threshold=0.3)
+    expected = priors(alike, kb, NAMES, n_points=2).points
+    assert len(expected) == 2 and p.points == expected
+    # Only the hard dataset listed, barely similar: the easy one still counts as much.
+    lone = Match(neighbours=(Neighbour(b, "hard", 0.9, 0.01),), novel=True, threshold=0.3)
+    assert priors(lone, kb, NAMES, n_points=2).points == expected
+    # Not novel, that lone neighbour decides alone: its own best run comes first.
+    near = Match(neighbours=(Neighbour(b, "hard", 0.1, 0.9),), novel=False, threshold=0.3)
+    assert priors(near, kb, NAMES, n_points=2).points[0].source == "kb:hard/rb/t001"
 
 
 def test_empty_kb_gives_nothing(sqlite_kb):
