@@ -252,7 +252,8 @@ def test_priors_warm_start_a_study_end_to_end(sqlite_kb):
 
 def test_cold_mode_matches_but_never_applies_the_kb(sqlite_kb):
     """warm_start="none" is a cold search: the match is reported, the backbone stays the
-    space's default and nothing is enqueued; "auto" fixes the group's winning backbone."""
+    space's default and nothing is enqueued; "auto" fixes the group's winning backbone, or
+    for a dataset far from everything, only enqueues the KB-wide points."""
     from transfer_automl import warmstart
 
     space = default_space(("efficientnet_lite0", "efficientnet_lite1"))
@@ -277,6 +278,14 @@ def test_cold_mode_matches_but_never_applies_the_kb(sqlite_kb):
     assert warm.mode == "points+history" and p.points
     assert warm_space.param("backbone").options == ("efficientnet_lite1",)
     assert warm.backbone["name"] == "efficientnet_lite1"
+
+    # Far from all three: "auto" keeps the default backbone and gives TPE no history, but
+    # still tries what ranked best across the KB first.
+    far_space, p, far = warmstart.plan(sqlite_kb, [0.0, 0.0, 1.0], space, "auto")
+    assert far.group["novel"] and far.mode == "points" and p.points and p.history == ()
+    assert far_space.param("backbone").options == space.param("backbone").options
+    assert far.backbone["why"] == "default; unseen domain"
+    assert "backs off to what works across the whole KB" in far.describe()
 
 
 def test_points_carry_over_to_the_backbone_chosen_for_the_search(sqlite_kb):
