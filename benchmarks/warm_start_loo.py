@@ -23,10 +23,11 @@ scikit-image (a test dependency). There warm start should back off (to the confi
 that rank best over the whole KB, no neighbour history) and lose nothing against cold start;
 they are reported in their own table and left out of the two goal statistics.
 
-Resumable: (dataset, mode, seed) runs already in the csv are skipped. ``--shard i/n`` runs
-every n-th search of the list (skipping those done), so n processes (one per core) share the work; they
-append to the same csv under a file lock. The comparison is at equal trial budgets, so give a
-time budget that rarely binds when processes share the cores.
+Resumable: (dataset, mode, seed) runs already in the csv are skipped, and a search whose
+process was killed is resumed from its run directory (kept under the temp directory).
+``--shard i/n`` runs every n-th search of the list (skipping those done), so n processes (one
+per core) share the work; they append to the same csv under a file lock. The comparison is at
+equal trial budgets, so give a time budget that rarely binds when processes share the cores.
 """
 
 from __future__ import annotations
@@ -117,27 +118,64 @@ def absent_folder(name: str, cache: Path) -> Path:
     return write_digits(root) if name == "digits" else write_shapes(root)
 
 
+def interrupted(name: str, mode: str, seed: int, args) -> tuple[Path, str] | None:
+    """The work directory and run id of a search of this job that a kill cut short (its
+    directory outlives the process), if it ran with the same trial and time budgets."""
+    from transfer_automl.run import RunFiles
+
+    for work in sorted(Path(tempfile.gettempdir()).glob(f"loo-{name}-{mode}-{seed}-*")):
+        runs = [d for d in (work / "runs").glob("*") if (d / "run.json").is_file()]
+        if len(runs) != 1 or not (work / "kb.sqlite").is_file():
+            continue
+        settings, _ = RunFiles(runs[0]).load_settings()
+        if (settings["max_trials"], settings["time_budget_s"]) == (args.max_trials,
+                                                                    args.time_budget):
+            return work, runs[0].name
+    return None
+
+
 def run_one(folder: Path, doc: dict, mode: str, seed: int, args, cache: Path) -> list[dict]:
-    """One search on a fresh KB without ``folder``'s records; its csv rows."""
+    """One search on a fresh KB without ``folder``'s records; its csv rows.
+
+    A search that an earlier process started and was killed during (a session ending, say)
+    is resumed from its run directory instead: its finished trials stand, the rest run, and
+    its search seconds count the time spent before the kill.
+    """
     from knowledge_base import KnowledgeBase
     from transfer_automl import fit_auto
+    from transfer_automl.run import RunFiles
 
-    filtered, dropped = without_dataset(doc, folder.name)
-    tmp = Path(tempfile.mkdtemp(prefix=f"loo-{folder.name}-{mode}-{seed}-"))
-    try:
-        (tmp / "kb.json").write_text(json.dumps(filtered), encoding="utf-8")
-        with KnowledgeBase(tmp / "kb.sqlite") as kb:
-            counts = kb.import_json(tmp / "kb.json")
-        logging.getLogger("loo").info("%s: dropped %d dataset records; KB %s", folder.name,
-                                      dropped, counts)
-        t0 = time.monotonic()
-        r = fit_auto(folder, max_trials=args.max_trials, time_budget_s=args.time_budget,
-                     kb=str(tmp / "kb.sqlite"), warm_start=mode, seed=seed, cache_dir=cache,
-                     runs_dir=tmp / "runs", multi_fidelity=True, n_parallel=1,
-                     refit=False)  # the comparison is on validation scores; no refit needed
-        seconds = time.monotonic() - t0
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    found = interrupted(folder.name, mode, seed, args)
+    tmp = found[0] if found else Path(tempfile.mkdtemp(prefix=f"loo-{folder.name}-{mode}-{seed}-"))
+    with open(tmp / "lock", "w") as lock:
+        try:  # never two processes on one search
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{tmp} is in use by another process") from None
+        try:
+            spent = 0.0
+            if found:
+                spent = RunFiles(tmp / "runs" / found[1]).journal()[1]
+                print(f"{folder.name} {mode} seed {seed}: resuming run {found[1]} "
+                      f"({spent:.0f} s spent)", flush=True)
+            else:
+                filtered, dropped = without_dataset(doc, folder.name)
+                (tmp / "kb.json").write_text(json.dumps(filtered), encoding="utf-8")
+                with KnowledgeBase(tmp / "kb.sqlite") as kb:
+                    counts = kb.import_json(tmp / "kb.json")
+                logging.getLogger("loo").info("%s: dropped %d dataset records; KB %s",
+                                              folder.name, dropped, counts)
+            t0 = time.monotonic()
+            r = fit_auto(None if found else folder, max_trials=args.max_trials,
+                         time_budget_s=args.time_budget, kb=str(tmp / "kb.sqlite"),
+                         warm_start=mode, seed=seed, cache_dir=cache, runs_dir=tmp / "runs",
+                         multi_fidelity=True, n_parallel=1, resume=found[1] if found else None,
+                         refit=False)  # the comparison is on validation scores; no refit
+            seconds = spent + time.monotonic() - t0
+        except Exception:  # a failure, not a kill: the next attempt starts afresh
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    shutil.rmtree(tmp, ignore_errors=True)
     applied = r.explanation.rsplit("warm start ", 1)[-1].split(":", 1)[0]
     rows = curve(r.leaderboard)
     for i, row in enumerate(rows, 1):
