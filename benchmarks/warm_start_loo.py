@@ -362,6 +362,31 @@ def against_default(rows: list[dict]) -> list[str]:
     return lines
 
 
+def kb_evidence(doc: dict) -> list[str]:
+    """Markdown table: per dataset of the seed KB, its trials by fidelity and status: what a
+    warm start can draw on once the held-out dataset is left out (prior points come only from
+    complete trials)."""
+    from transfer_automl.space import fidelity
+
+    dataset = {r["id"]: r["dataset"] for r in doc["runs"]}
+    name = {d["fingerprint"]: d["name"] for d in doc["datasets"]}
+    counts: dict[str, dict[tuple[bool, str], int]] = defaultdict(lambda: defaultdict(int))
+    for t in doc["trials"]:
+        tuned = fidelity(t["config"]) != "features"
+        counts[name[dataset[t["run_id"]]]][tuned, t["status"]] += 1
+    lines = ["| dataset | trials | cheap head: complete / pruned / failed | "
+             "fine-tuning: complete / pruned / failed |", "|---|---|---|---|"]
+    for n in sorted(counts):
+        c = counts[n]
+        split = ["/".join(str(c[tuned, s]) for s in ("complete", "pruned", "failed"))
+                 for tuned in (False, True)]
+        lines.append(f"| {n} | {sum(c.values())} | {split[0]} | {split[1]} |")
+    total = sum(c[True, "complete"] for c in counts.values())
+    lines += ["", f"{total} complete fine-tuning trials in {len(doc['trials'])}: "
+              "the fine-tuning prior points a held-out dataset can be given."]
+    return lines
+
+
 def anytime(rows: list[dict], max_trials: int) -> list[str]:
     """Markdown table of mean best-so-far per trial, warm vs cold, per dataset, over the seeds
     both modes ran (a seed only one mode has run so far would skew the comparison)."""
@@ -459,6 +484,11 @@ def write_report(rows: list[dict], max_trials: int, command: str) -> None:
               "phase of the multi-fidelity schedule. Pruned trials count with their best "
               "epoch. Every dataset and seed both modes ran, absent domains included.", ""]
     lines += against_default(rows)
+    if SEED_KB.exists():
+        lines += ["", "## What the seed KB holds", "",
+                  "The trials of the seed KB (`knowledge_base/seed_kb.json`, built by "
+                  "`benchmarks/build_seed_kb.py`) by dataset, fidelity and status.", ""]
+        lines += kb_evidence(json.loads(SEED_KB.read_text(encoding="utf-8")))
     lines += ["", "## Anytime: mean best-so-far validation accuracy after k trials", "",
               "Over the seeds both modes ran; the plot also shows runs still unpaired.", ""]
     lines += anytime(rows, max_trials)
