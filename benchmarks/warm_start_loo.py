@@ -16,6 +16,8 @@ the anytime plot to ``warm_start_loo.png`` when matplotlib is installed.
     python benchmarks/warm_start_loo.py --report-only     # rebuild md/png from the csv
     python benchmarks/warm_start_loo.py --datasets none --absent digits shapes
     python benchmarks/warm_start_loo.py --shard 1/2 & python benchmarks/warm_start_loo.py --shard 2/2
+    python benchmarks/warm_start_loo.py --seed-kb OTHER.json --results DIR \
+        --cold-from benchmarks/results/warm_start_loo.csv     # another seed KB, same cold runs
 
 ``--absent`` adds datasets from domains the seed KB has never seen, run against the whole seed
 KB: scikit-learn's handwritten digits (the demo dataset) and synthetic geometric shapes drawn by
@@ -37,6 +39,7 @@ import contextlib
 import csv
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -48,6 +51,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -56,6 +60,26 @@ CSV_PATH = RESULTS / "warm_start_loo.csv"
 MD_PATH = RESULTS / "warm_start_loo.md"
 PNG_PATH = RESULTS / "warm_start_loo.png"
 SEED_KB = ROOT / "knowledge_base" / "seed_kb.json"
+
+
+class Outputs(NamedTuple):
+    """Where one benchmark job writes (its csv, md and png) and the seed KB it runs against."""
+
+    csv: Path
+    md: Path
+    png: Path
+    seed_kb: Path
+
+    @classmethod
+    def under(cls, results: Path, seed_kb: Path) -> "Outputs":
+        return cls(results / CSV_PATH.name, results / MD_PATH.name, results / PNG_PATH.name,
+                   seed_kb)
+
+
+def kb_tag(seed_kb: Path) -> str:
+    """A short digest of the seed KB file: run directories carry it, so a search against one
+    seed KB never resumes a search that an earlier process began against another."""
+    return hashlib.sha256(seed_kb.read_bytes()).hexdigest()[:8]
 ABSENT = ("digits", "shapes")  # generated datasets from domains absent from the seed KB
 SCORED = ("complete", "pruned")  # a pruned trial keeps the score of its best epoch
 # Scores closer than this count as level: one configuration on one split scores up to ~1e-4
@@ -121,12 +145,12 @@ def absent_folder(name: str, cache: Path) -> Path:
     return write_digits(root) if name == "digits" else write_shapes(root)
 
 
-def interrupted(name: str, mode: str, seed: int, args) -> tuple[Path, str] | None:
+def interrupted(prefix: str, args) -> tuple[Path, str] | None:
     """The work directory and run id of a search of this job that a kill cut short (its
     directory outlives the process), if it ran with the same trial and time budgets."""
     from transfer_automl.run import RunFiles
 
-    for work in sorted(Path(tempfile.gettempdir()).glob(f"loo-{name}-{mode}-{seed}-*")):
+    for work in sorted(Path(tempfile.gettempdir()).glob(f"{prefix}*")):
         runs = [d for d in (work / "runs").glob("*") if (d / "run.json").is_file()]
         if len(runs) != 1 or not (work / "kb.sqlite").is_file():
             continue
@@ -148,8 +172,9 @@ def run_one(folder: Path, doc: dict, mode: str, seed: int, args, cache: Path) ->
     from transfer_automl import fit_auto
     from transfer_automl.run import RunFiles
 
-    found = interrupted(folder.name, mode, seed, args)
-    tmp = found[0] if found else Path(tempfile.mkdtemp(prefix=f"loo-{folder.name}-{mode}-{seed}-"))
+    prefix = f"loo-{kb_tag(args.seed_kb)}-{folder.name}-{mode}-{seed}-"
+    found = interrupted(prefix, args)
+    tmp = found[0] if found else Path(tempfile.mkdtemp(prefix=prefix))
     with open(tmp / "lock", "w") as lock:
         try:  # never two processes on one search
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -234,6 +259,18 @@ def append_rows(path: Path, rows: list[dict]) -> None:
             w.writeheader()
         for row in rows:
             w.writerow({k: row.get(k) for k in FIELDS})
+
+
+def copy_cold(source: Path, target: Path, datasets: set[str], seeds: list[int]) -> int:
+    """Append to ``target`` the cold runs in ``source`` of ``datasets`` at ``seeds`` that
+    ``target`` lacks; the number of runs copied. Valid for any seed KB, because a cold search
+    matches the KB only to report the match and never applies it."""
+    have = {(r["dataset"], int(r["seed"])) for r in read_rows(target) if r["mode"] == "none"}
+    rows = [r for r in read_rows(source) if r["mode"] == "none" and r["dataset"] in datasets
+            and int(r["seed"]) in seeds and (r["dataset"], int(r["seed"])) not in have]
+    if rows:
+        append_rows(target, rows)
+    return len({(r["dataset"], int(r["seed"])) for r in rows})
 
 
 def curves(rows: list[dict]) -> dict[tuple[str, str, int], list[float]]:
@@ -404,7 +441,7 @@ def anytime(rows: list[dict], max_trials: int) -> list[str]:
     return lines
 
 
-def write_report(rows: list[dict], max_trials: int, command: str) -> None:
+def write_report(rows: list[dict], max_trials: int, command: str, out: Outputs) -> None:
     table, goals = summarise(rows, max_trials)
     lines = ["# Warm start vs cold start, leave one dataset out", "",
              f"Command: `{command}`  ", f"Date: {dt.date.today().isoformat()}", "",
@@ -484,20 +521,22 @@ def write_report(rows: list[dict], max_trials: int, command: str) -> None:
               "phase of the multi-fidelity schedule. Pruned trials count with their best "
               "epoch. Every dataset and seed both modes ran, absent domains included.", ""]
     lines += against_default(rows)
-    if SEED_KB.exists():
+    if out.seed_kb.exists():
+        shown = (out.seed_kb.resolve().relative_to(ROOT) if out.seed_kb.resolve().is_relative_to(
+            ROOT) else out.seed_kb)
         lines += ["", "## What the seed KB holds", "",
-                  "The trials of the seed KB (`knowledge_base/seed_kb.json`, built by "
+                  f"The trials of the seed KB (`{shown}`, built by "
                   "`benchmarks/build_seed_kb.py`) by dataset, fidelity and status.", ""]
-        lines += kb_evidence(json.loads(SEED_KB.read_text(encoding="utf-8")))
+        lines += kb_evidence(json.loads(out.seed_kb.read_text(encoding="utf-8")))
     lines += ["", "## Anytime: mean best-so-far validation accuracy after k trials", "",
               "Over the seeds both modes ran; the plot also shows runs still unpaired.", ""]
     lines += anytime(rows, max_trials)
-    MD_PATH.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {MD_PATH}", flush=True)
-    plot(rows, max_trials)
+    out.md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out.md}", flush=True)
+    plot(rows, max_trials, out.png)
 
 
-def plot(rows: list[dict], max_trials: int) -> None:
+def plot(rows: list[dict], max_trials: int, path: Path) -> None:
     try:
         import matplotlib
     except ImportError:
@@ -525,8 +564,8 @@ def plot(rows: list[dict], max_trials: int) -> None:
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(PNG_PATH, dpi=110)
-    print(f"wrote {PNG_PATH}", flush=True)
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -544,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-budget", type=float, default=900, help="seconds per search")
     ap.add_argument("--seed-kb", type=Path, default=SEED_KB)
     ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--results", type=Path, default=RESULTS,
+                    help="folder for the csv, md and png (default benchmarks/results)")
+    ap.add_argument("--cold-from", type=Path, metavar="CSV",
+                    help="take cold (mode none) runs of the job's datasets and seeds from this "
+                         "csv (run with the same --max-trials) instead of running them: a cold "
+                         "search never applies the KB")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--shard", type=shard, default=(1, 1), metavar="I/N",
                     help="run the I-th of every N searches (default 1/1: all)")
@@ -554,11 +599,13 @@ def main(argv: list[str] | None = None) -> int:
         del given[given.index("--shard"):given.index("--shard") + 2]
     given = [a for a in given if not a.startswith("--shard=")]
     command = "python benchmarks/warm_start_loo.py " + " ".join(given)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Outputs.under(args.results, args.seed_kb)
+    args.results.mkdir(parents=True, exist_ok=True)
     if args.report_only:  # re-render only: keep naming the command that produced the rows
-        previous = MD_PATH.read_text(encoding="utf-8") if MD_PATH.exists() else ""
+        previous = out.md.read_text(encoding="utf-8") if out.md.exists() else ""
         found = re.search(r"^Command: `([^`]*)`", previous, re.MULTILINE)
-        write_report(read_rows(CSV_PATH), args.max_trials, found.group(1) if found else command)
+        write_report(read_rows(out.csv), args.max_trials, found.group(1) if found else command,
+                     out)
         return 0
     doc = json.loads(args.seed_kb.read_text(encoding="utf-8"))
     cache = (args.cache_dir or default_cache_dir()).expanduser()
@@ -573,10 +620,14 @@ def main(argv: list[str] | None = None) -> int:
     # whole list, so processes started at different times still share it without overlap.
     jobs = [(folder, mode, seed) for seed in args.seeds for folder in folders
             for mode in args.modes]
+    if args.cold_from:
+        with locked(out.csv):
+            copied = copy_cold(args.cold_from, out.csv, {p.name for p in folders}, args.seeds)
+        print(f"took {copied} cold runs from {args.cold_from}", flush=True)
     i, n = args.shard
     for folder, mode, seed in jobs[i - 1::n]:
-        with locked(CSV_PATH):
-            done = {(r["dataset"], r["mode"], int(r["seed"])) for r in read_rows(CSV_PATH)}
+        with locked(out.csv):
+            done = {(r["dataset"], r["mode"], int(r["seed"])) for r in read_rows(out.csv)}
         if (folder.name, mode, seed) in done:
             continue
         t0 = time.monotonic()
@@ -589,11 +640,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{folder.name} {mode} seed {seed} ({rows[0]['applied']}): best@3 "
               f"{at(best, 3)}, best@{len(rows)} {best[-1]}, test {rows[0]['test_score']}, "
               f"{time.monotonic() - t0:.0f} s", flush=True)
-        with locked(CSV_PATH):
-            append_rows(CSV_PATH, rows)
-            write_report(read_rows(CSV_PATH), args.max_trials, command)
-    with locked(CSV_PATH):
-        write_report(read_rows(CSV_PATH), args.max_trials, command)
+        with locked(out.csv):
+            append_rows(out.csv, rows)
+            write_report(read_rows(out.csv), args.max_trials, command, out)
+    with locked(out.csv):
+        write_report(read_rows(out.csv), args.max_trials, command, out)
     return 0
 
 
