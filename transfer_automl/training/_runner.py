@@ -159,9 +159,10 @@ class _Fit:
         try:
             self._load_init()
             if top_vars and len(members) > 1:
-                # Folds share the unfrozen blocks' variables, so they train one after another.
-                self.trainable = members[-1].trainable
-                _loop_sequential(self, members, n_classes, restore)
+                # Folds share the unfrozen blocks' variables, so they train one after another,
+                # the first fold last: the weights kept are then the first fold's, the only
+                # fold on which a retune of this checkpoint is scored (see trial_inputs).
+                _loop_sequential(self, members[1:] + members[:1], n_classes, restore)
             else:
                 _loop(self, members, n_classes)
         finally:
@@ -273,7 +274,9 @@ def _loop(fit: _Fit, members: list[_Member], n_classes: int) -> None:
 def _loop_sequential(fit: _Fit, members: list[_Member], n_classes: int, restore) -> None:
     """Cross-validation for trials that unfreeze blocks: each fold trains from the pretrained
     weights in turn; the mean curve is reported once every fold has finished. The weights
-    kept are the last fold's final ones (the exported model is refit on all images anyway).
+    kept are the last fold's final ones (``fit.trainable`` must be that fold's model; the
+    exported model is refit on all images anyway). A fold's unfrozen blocks start from the
+    pretrained weights, never from another fold's.
     """
     epochs = fit.spec.refit_epochs or fit.config["epochs"]
     curves = []
@@ -299,11 +302,11 @@ def _solve_exact(fit: _Fit, members: list[_Member], arrays, n_classes: int) -> N
     from transfer_automl.training._exact import evaluate, fit_linear
 
     t0 = time.monotonic()
-    rows, iterations, solution = [], [], None
+    rows, iterations = [], []
     wd, smoothing = fit.config["weight_decay"], fit.config["label_smoothing"]
     for member, (x_train, y_train, x_val, y_val) in zip(members, arrays):
-        # each fold starts from the previous fold's optimum: 80% of the data is shared
-        solution = fit_linear(x_train, y_train, n_classes, wd, smoothing, init=solution)
+        # every fold from zeros: nothing fitted on a fold's held-out rows may reach it
+        solution = fit_linear(x_train, y_train, n_classes, wd, smoothing)
         logits = member.trainable.get_layer("logits")
         logits.set_weights([solution.kernel, solution.bias])
         rows.append((*evaluate(solution, x_train, y_train, smoothing),
