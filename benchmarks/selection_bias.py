@@ -1,0 +1,182 @@
+"""Selection bias: how far a search's validation scores sit above the same models' test scores.
+
+A search ranks trials by cross-validated (or validation-split) accuracy and reports the best:
+a maximum over trials, optimistic even without a leak. For each dataset and seed this runs
+``fit_auto(folder, max_trials, time_budget_s, seed, kb=False)`` and then scores every trial's
+own checkpoint on the test split (which no trial saw), so the gap ``val - test`` is measured
+per trial and for the chosen one. Resumable: finished (dataset, seed) pairs are read back
+from the CSV and skipped.
+
+    python benchmarks/selection_bias.py --datasets bccd_wbc3 gtsrb_signs10 --seeds 0 1
+
+Writes ``benchmarks/results/selection_bias.csv`` and ``selection_bias.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[1] / "shared" / "datasets"
+FIELDS = ["dataset", "seed", "trial", "state", "fidelity", "origin", "val", "test", "chosen",
+          "exported_test", "n_val", "n_test", "commit"]
+
+
+def commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=HERE).stdout.strip()
+
+
+def trial_test_scores(result, cache: Path) -> dict[str, float]:
+    """Test accuracy of every scored trial's own checkpoint."""
+    from pretrained import load_backbone
+
+    from transfer_automl.data import load_manifest
+    from transfer_automl.restore import restore
+    from transfer_automl.training._assemble import build_classifier
+    from transfer_automl.training._pipeline import image_dataset
+
+    out, backbones, data = {}, {}, None
+    for row in result.leaderboard:
+        if row.get("score") is None:
+            continue
+        trial = restore(result.run_id, row["trial"], cache_dir=cache)
+        if not trial.result.artifact or not Path(trial.result.artifact).is_file():
+            continue
+        data = data or load_manifest(trial.files.manifest)
+        config = dict(trial.spec.config)
+        name = config["backbone"]
+        backbones.setdefault(name, load_backbone(name, cache_dir=cache / "backbones"))
+        model = build_classifier(backbones[name], config, len(data.class_names),
+                                 trial.result.artifact)
+        hits = 0
+        for images, labels in image_dataset(data.test.paths, data.test.labels,
+                                            config["resolution"], 64):
+            hits += int(np.sum(np.argmax(model(images, training=False), -1) == labels.numpy()))
+        out[row["trial"]] = hits / len(data.test)
+    return out
+
+
+def run_pair(name: str, seed: int, args, cache: Path) -> list[dict]:
+    from transfer_automl import fit_auto
+
+    result = fit_auto(SHARED / name, max_trials=args.max_trials, time_budget_s=args.time_budget,
+                      seed=seed, kb=False, cache_dir=cache, keep_checkpoints=None)
+    tests = trial_test_scores(result, cache)
+    chosen = result.leaderboard[0]["trial"]
+    from transfer_automl.data import load_dataset
+
+    data = load_dataset(SHARED / name, seed=seed, workdir=cache / "datasets")
+    n_test, n_val = len(data.test), len(data.train) + len(data.val)
+    rows = []
+    for row in result.leaderboard:
+        rows.append({"dataset": name, "seed": seed, "trial": row["trial"], "state": row["status"],
+                     "fidelity": row["fidelity"], "origin": row["origin"],
+                     "val": row.get("score"), "test": tests.get(row["trial"]),
+                     "chosen": row["trial"] == chosen, "exported_test": result.test_score,
+                     "n_val": n_val, "n_test": n_test, "commit": commit()})
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def t_interval(values: list[float]) -> str:
+    from scipy.stats import t
+
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return f"{v.mean():+.3f}" if len(v) else "-"
+    half = t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean():+.3f} [{v.mean() - half:+.3f}, {v.mean() + half:+.3f}]"
+
+
+def report(rows: list[dict], out: Path, command: str) -> None:
+    scored = [r for r in rows if r["val"] not in ("", None) and r["test"] not in ("", None)]
+    gaps = np.array([float(r["val"]) - float(r["test"]) for r in scored])
+    chosen = [r for r in scored if r["chosen"] == "True"]
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    commits = sorted({r["commit"] for r in rows})
+    lines = ["# Selection bias: validation minus test accuracy, per trial and for the chosen one\n",
+             f"Commit(s) {', '.join(commits)}; written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+             f"on {platform.node()} ({os.cpu_count()} cores, load average {load}). "
+             f"Command: `{command}`\n",
+             "Each trial's own checkpoint is scored on the test split (never seen by any "
+             "trial). Validation is 5-fold CV over training + validation images for trials on "
+             "cached features or activations, the validation split for augmented trials. "
+             "The chosen trial is the search's best; the exported model is its refit.\n",
+             "| dataset | seed | trials scored | chosen val | chosen test | chosen gap | "
+             "exported test | max over trials of val - test |",
+             "|---|---|---|---|---|---|---|---|"]
+    pairs = sorted({(r["dataset"], int(r["seed"])) for r in scored})
+    for name, seed in pairs:
+        mine = [r for r in scored if r["dataset"] == name and int(r["seed"]) == seed]
+        best = [r for r in mine if r["chosen"] == "True"]
+        worst = max(float(r["val"]) - float(r["test"]) for r in mine)
+        if best:
+            b = best[0]
+            lines.append(f"| {name} | {seed} | {len(mine)} | {float(b['val']):.3f} | "
+                         f"{float(b['test']):.3f} | {float(b['val']) - float(b['test']):+.3f} | "
+                         f"{float(b['exported_test']):.3f} | {worst:+.3f} |")
+    if len(gaps):
+        q = np.quantile(gaps, [0.5, 0.9, 0.95, 1.0])
+        lines += ["", f"All {len(gaps)} scored trials: val - test median {q[0]:+.3f}, "
+                  f"90th percentile {q[1]:+.3f}, 95th {q[2]:+.3f}, max {q[3]:+.3f}.",
+                  f"Chosen trials ({len(chosen)}): mean gap with 95% t-interval "
+                  f"{t_interval([float(r['val']) - float(r['test']) for r in chosen])}."]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["bccd_wbc3", "gtsrb_signs10",
+                                                          "busi_breast_ultrasound",
+                                                          "elpv_solar_cells"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--max-trials", type=int, default=12)
+    parser.add_argument("--time-budget", type=float, default=600)
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "selection_bias.csv")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if not SHARED.is_dir():
+        raise SystemExit(f"{SHARED} not found: the shared datasets are needed")
+    from transfer_automl.api import default_cache_dir
+
+    cache = Path(default_cache_dir())
+    command = (f"python benchmarks/selection_bias.py --datasets {' '.join(args.datasets)} "
+               f"--seeds {' '.join(map(str, args.seeds))} --max-trials {args.max_trials} "
+               f"--time-budget {args.time_budget:g}")
+    rows = read_rows(args.results)
+    done = {(r["dataset"], int(r["seed"])) for r in rows}
+    for seed in args.seeds:
+        for name in args.datasets:
+            if (name, seed) in done:
+                continue
+            t0 = time.monotonic()
+            new = run_pair(name, seed, args, cache)
+            write_header = not args.results.exists()
+            with open(args.results, "a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=FIELDS)
+                if write_header:
+                    writer.writeheader()
+                writer.writerows(new)
+            rows += [{k: str(v) for k, v in r.items()} for r in new]
+            report(rows, args.results.with_suffix(".md"), command)
+            print(f"{name} seed {seed}: {time.monotonic() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
