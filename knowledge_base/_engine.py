@@ -28,7 +28,14 @@ def default_kb_path(cache_dir: str | Path | None = None) -> Path:
     return root / "kb.sqlite"
 
 
-def resolve_url(url_or_path: str | Path | None) -> str:
+def resolve_url(url_or_path: str | Path | None, create: bool = True) -> str:
+    """A SQLAlchemy URL for a path or URL.
+
+    A file path becomes a SQLite URL (its folder is created only when ``create``; without
+    it, a file that does not exist is an error). ``postgresql://`` without a driver gets the
+    PostgreSQL driver that is installed (psycopg 3, else psycopg2): SQLAlchemy's default is
+    psycopg 3, which the project does not install.
+    """
     if url_or_path is None:
         url_or_path = default_kb_path()
     text = str(url_or_path)
@@ -37,13 +44,36 @@ def resolve_url(url_or_path: str | Path | None) -> str:
         if path.is_dir():
             raise InputError(f"kb: {path} is a folder; give a file path such as {path / 'kb.sqlite'}"
                              " or a SQLAlchemy URL")
+        if not create and not path.is_file():
+            raise InputError(f"kb: no knowledge base at {path}")
+        if path.is_file() and path.stat().st_size and not _is_sqlite(path):
+            # SQLite itself takes a file shorter than its header for an empty database
+            # and writes over it; refuse before anything opens it
+            raise InputError(f"kb: cannot open sqlite:///{path}: file is not a database")
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
     try:
-        make_url(text)
+        url = make_url(text)
     except Exception as exc:
         raise InputError(f"kb: {text!r} is neither a file path nor a SQLAlchemy URL ({exc})") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername=f"postgresql+{_postgres_driver()}")
+        return url.render_as_string(hide_password=False)
     return text
+
+
+def _is_sqlite(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(16) == b"SQLite format 3\x00"
+
+
+def _postgres_driver() -> str:
+    import importlib.util
+
+    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return driver
+    raise InputError("kb: a PostgreSQL URL needs a driver: pip install psycopg2-binary")
 
 
 _LOCK_WAIT_S = 60.0

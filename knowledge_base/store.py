@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from knowledge_base._models import DatasetRow, GroupRow, RunRow, TrialRow
@@ -61,8 +62,9 @@ class KnowledgeBase:
     Use as a context manager, or call :meth:`close`, to release the connections.
     """
 
-    def __init__(self, url_or_path: str | Path | None = None, *, auto_upgrade: bool = True) -> None:
-        self.url = resolve_url(url_or_path)
+    def __init__(self, url_or_path: str | Path | None = None, *, auto_upgrade: bool = True,
+                 create: bool = True) -> None:
+        self.url = resolve_url(url_or_path, create=create)
         self.auto_upgrade = auto_upgrade
         self._engine = make_engine(self.url)
         self._write_engine = self._engine.execution_options(kb_write=True)
@@ -113,9 +115,24 @@ class KnowledgeBase:
         self._ready = True
         return self.head_revision()
 
+    def check(self) -> KnowledgeBase:
+        """Connect and bring the schema up to date now, so an unusable KB fails before any
+        expensive work; raises :class:`KnowledgeBaseError` with a one-line reason."""
+        self._ensure_schema()
+        return self
+
     def _ensure_schema(self) -> None:
         if self._ready:
             return
+        try:
+            self._open_schema()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            where = make_url(self.url).render_as_string(hide_password=True)
+            raise KnowledgeBaseError(f"kb: cannot open {where}: "
+                                     f"{reason[0] if reason else type(exc).__name__}") from None
+
+    def _open_schema(self) -> None:
         current, head = self.schema_version(), self.head_revision()
         if current != head:
             if not self.auto_upgrade:

@@ -124,7 +124,9 @@ def fit_auto(dataset: Any = None, *, max_trials: int = 20, time_budget_s: float 
         space = space or default_space(_backbones(backbones))
         data = load_dataset(dataset, val_fraction=val_fraction, test_fraction=test_fraction,
                             seed=seed, workdir=cache / "datasets")
-        store = warmstart.open_kb(kb, cache)  # after the data: bad input fails fast
+        # after the data (bad input fails first), before any backbone loads: an unusable KB
+        # fails here in one line
+        store = warmstart.open_kb(kb, cache)
         plan = _new_plan(data, settings, space, store, cache, runs_root)
     if pruner is None and early_stopping:
         pruner = default_pruner()

@@ -19,9 +19,11 @@ WARM_START_MODES = ("auto", "none", "points", "history")
 SEED_KB = "seed_kb.json"
 
 
-def open_kb(kb: Any, cache: Path):
+def open_kb(kb: Any, cache: Path, create: bool = True):
     """The knowledge base to use: None -> ``cache/kb.sqlite`` (seeded on creation), a path or
-    SQLAlchemy URL -> that store, False -> none."""
+    SQLAlchemy URL -> that store, False -> none. The store is connected and its schema
+    checked here, so an unusable KB fails in one line before any expensive step; with
+    ``create=False`` a KB file that does not exist is an error instead of a new empty KB."""
     if kb is False:
         return None
     from knowledge_base import KnowledgeBase, default_kb_path
@@ -29,7 +31,7 @@ def open_kb(kb: Any, cache: Path):
     if kb is None:
         path = default_kb_path(cache)
         fresh = not path.exists()
-        store = KnowledgeBase(path)
+        store = KnowledgeBase(path).check()
         if fresh:
             seed = resources.files("knowledge_base").joinpath(SEED_KB)
             if seed.is_file():
@@ -38,7 +40,7 @@ def open_kb(kb: Any, cache: Path):
                 log.info("new knowledge base %s seeded with %s", path, counts)
         return store
     if isinstance(kb, (str, os.PathLike)):
-        return KnowledgeBase(kb)
+        return KnowledgeBase(kb, create=create).check()
     raise InputError(f"kb: expected None, False, a path or a SQLAlchemy URL, got {kb!r}")
 
 

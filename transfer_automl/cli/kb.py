@@ -17,12 +17,14 @@ KBOpt = Annotated[Optional[str], typer.Option(
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache root.")]
 
 
-def _open(kb: Optional[str], cache_dir: Optional[Path]):
+def _open(kb: Optional[str], cache_dir: Optional[Path], create: bool = False):
+    """The KB named by ``--kb`` (or the default one). Commands that only read never create
+    a KB file that is not there (a typo would otherwise look like an empty KB)."""
     from transfer_automl.api import default_cache_dir
     from transfer_automl.cli import cache_dir_option
     from transfer_automl.warmstart import open_kb
 
-    return open_kb(kb, cache_dir_option(cache_dir) or default_cache_dir())
+    return open_kb(kb, cache_dir_option(cache_dir) or default_cache_dir(), create=create)
 
 
 @kb_app.command()
@@ -103,6 +105,6 @@ def import_kb(file: Annotated[Path, typer.Argument(help="JSON file from kb expor
 
     if not file.is_file():
         raise InputError(f"{file} does not exist; give a file written by 'kb export'")
-    with _open(kb, cache_dir) as store:
+    with _open(kb, cache_dir, create=True) as store:
         counts = store.import_json(file)
     console.print(f"imported {counts} from {file}")
