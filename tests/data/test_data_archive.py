@@ -114,3 +114,35 @@ def test_corrupt_zip(flat, work, tmp_path, zipper, kind):
     with pytest.raises(InputError, match="not a readable zip archive") as exc:
         load_dataset(path, workdir=work)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("entries, match", [
+    ([("a/x", b"x"), ("a/x/1.png", b"x")], "both as a file and as a folder"),
+    ([("a/1.png", b"x"), ("y/", b""), ("y", b"x")], "both as a file and as a folder"),
+    ([("a/x/1.png", b"x"), ("a/x", b"x")], "both as a file and as a folder"),
+    ([("a/1.png", b"x"), ("a/1.png", b"y")], "twice"),
+    ([("a/" + "n" * 256 + ".png", b"x")], "over 255 bytes"),
+    ([("a/" + "é" * 128 + ".png", b"x")], "over 255 bytes"),  # 256 bytes in UTF-8
+])
+def test_zip_entries_that_cannot_coexist_are_one_clear_error(tmp_path, work, entries, match):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        path = write_zip(tmp_path / "d.zip", entries)
+    with pytest.raises(InputError, match=match) as exc:
+        load_dataset(path, workdir=work)
+    assert "\n" not in str(exc.value)
+
+
+def test_zip_entry_with_a_colon_is_a_relative_name(tmp_path, work):
+    from PIL import Image
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, "PNG")
+    entries = [(f"{c}/{i}.png", buf.getvalue()) for c in ("d:s", "b") for i in range(3)]
+    data = load_dataset(write_zip(tmp_path / "d.zip", entries), workdir=work)
+    assert set(data.class_names) == {"d:s", "b"}
+    with pytest.raises(InputError, match="zip-slip"):
+        load_dataset(write_zip(tmp_path / "e.zip", [("C:/x/1.png", b"x")]), workdir=work)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import stat
 import struct
@@ -14,6 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from transfer_automl.data._scan import SPLIT_ALIASES, is_ignored
 from transfer_automl.errors import InputError
+
+NAME_MAX = 255  # bytes in one path component, on every common file system
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +38,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 def _entry_parts(zip_path: Path, info: zipfile.ZipInfo) -> tuple[str, ...]:
     """The path components of an entry, refusing anything that could land outside the folder."""
     name = info.filename.replace("\\", "/")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+    # absolute: a leading slash or a drive ("C:/x", "C:"); "d:s/1.png" is a legal name here
+    if name.startswith("/") or re.match(r"[A-Za-z]:(/|$)", name):
         raise InputError(
             f"Zip {zip_path} has an entry with an absolute path {info.filename!r} (zip-slip); "
             "re-create the archive with relative paths."
@@ -45,6 +49,12 @@ def _entry_parts(zip_path: Path, info: zipfile.ZipInfo) -> tuple[str, ...]:
         raise InputError(
             f"Zip {zip_path} has an entry {info.filename!r} that points outside the archive "
             "folder (zip-slip); re-create the archive with relative paths."
+        )
+    long = [p for p in parts if len(p.encode("utf-8")) > NAME_MAX]
+    if long:
+        raise InputError(
+            f"Zip {zip_path} has an entry whose name part is over {NAME_MAX} bytes "
+            f"({long[0][:40]!r}...); file systems refuse such names: shorten it."
         )
     if stat.S_ISLNK(info.external_attr >> 16):
         raise InputError(
@@ -82,19 +92,45 @@ def _copy_capped(src, dst, budget: int, zip_path: Path, max_bytes: int) -> int:
     return written
 
 
+def _check_layout(zip_path: Path, entries: list[tuple[zipfile.ZipInfo, tuple[str, ...]]]) -> None:
+    """Refuse entries that cannot all exist at once: a path that is both a file and a folder
+    (``a/x`` and ``a/x/1.png``; ``y/`` and ``y``), or one file given twice."""
+    files: dict[tuple[str, ...], str] = {}
+    folders: dict[tuple[str, ...], str] = {}
+    for info, parts in entries:
+        for i in range(1, len(parts)):
+            folders.setdefault(parts[:i], info.filename)
+        if info.is_dir():
+            folders.setdefault(parts, info.filename)
+        elif parts in files:
+            raise InputError(f"Zip {zip_path} holds {info.filename!r} twice; keep one copy.")
+        else:
+            files[parts] = info.filename
+    for parts, name in files.items():
+        if parts in folders:
+            raise InputError(
+                f"Zip {zip_path} has {name!r} both as a file and as a folder (next to "
+                f"{folders[parts]!r}); rename one of them."
+            )
+
+
 def _extract_all(zip_path: Path, zf: zipfile.ZipFile, dest: Path, max_bytes: int) -> None:
     budget = max_bytes
-    for info in zf.infolist():
-        parts = _entry_parts(zip_path, info)
-        if not parts:
-            continue
+    entries = [(info, parts) for info in zf.infolist()
+               if (parts := _entry_parts(zip_path, info))]
+    _check_layout(zip_path, entries)
+    for info, parts in entries:
         target = dest.joinpath(*parts)
-        if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with zf.open(info) as src, open(target, "wb") as dst:
-            budget -= _copy_capped(src, dst, budget, zip_path, max_bytes)
+        try:
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                budget -= _copy_capped(src, dst, budget, zip_path, max_bytes)
+        except OSError as exc:  # whatever the file system still refuses, said in one line
+            raise InputError(f"Zip {zip_path}: cannot extract {info.filename!r} "
+                             f"({exc.strerror or type(exc).__name__})") from None
 
 
 def _open_error(zip_path: Path, exc: Exception) -> InputError:
