@@ -38,11 +38,9 @@ def commit() -> str:
 
 def trial_test_scores(result, cache: Path) -> dict[str, float]:
     """Test accuracy of every scored trial's own checkpoint."""
-    from pretrained import load_backbone
-
     from transfer_automl.data import load_manifest
     from transfer_automl.restore import restore
-    from transfer_automl.training._assemble import build_classifier
+    from transfer_automl.training._assemble import trial_classifier
     from transfer_automl.training._pipeline import image_dataset
 
     out, backbones, data = {}, {}, None
@@ -54,10 +52,8 @@ def trial_test_scores(result, cache: Path) -> dict[str, float]:
             continue
         data = data or load_manifest(trial.files.manifest)
         config = dict(trial.spec.config)
-        name = config["backbone"]
-        backbones.setdefault(name, load_backbone(name, cache_dir=cache / "backbones"))
-        model = build_classifier(backbones[name], config, len(data.class_names),
-                                 trial.result.artifact)
+        model = trial_classifier(config, len(data.class_names), trial.result.artifact,
+                                 backbones, cache / "backbones")
         hits = 0
         for images, labels in image_dataset(data.test.paths, data.test.labels,
                                             config["resolution"], 64):

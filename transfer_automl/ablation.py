@@ -226,9 +226,8 @@ def ablate(dataset: Any, base_config: Mapping[str, Any], components: Sequence[st
 def _test_scores(study, data, cache: Path) -> dict[tuple[str, int], float]:
     """Test accuracy of every finished variant trial's model, keyed by (component, seed)."""
     import numpy as np
-    from pretrained import load_backbone
 
-    from transfer_automl.training._assemble import build_classifier
+    from transfer_automl.training._assemble import trial_classifier
     from transfer_automl.training._pipeline import image_dataset
 
     out, backbones = {}, {}
@@ -239,10 +238,8 @@ def _test_scores(study, data, cache: Path) -> dict[tuple[str, int], float]:
                         spec.origin, result.reason if result else "no result")
             continue
         config = dict(spec.config)
-        name = config["backbone"]
-        if name not in backbones:
-            backbones[name] = load_backbone(name, cache_dir=cache / "backbones")
-        model = build_classifier(backbones[name], config, len(data.class_names), result.artifact)
+        model = trial_classifier(config, len(data.class_names), result.artifact, backbones,
+                                 cache / "backbones")
         hits = 0
         for images, labels in image_dataset(data.test.paths, data.test.labels,
                                             config["resolution"], 64):

@@ -248,3 +248,22 @@ def test_a_learning_rate_of_ten_is_diagnosed_as_diverging(runner):
     verdict = diagnose_trial(spec.config, result.history)
     assert verdict.verdict == Verdict.DIVERGING, (result.state, [m.loss for m in result.history])
     assert "lower the learning rate" in verdict.advice
+
+
+def test_models_of_many_trials_in_one_process_do_not_share_fine_tuned_blocks(runner, tmp_path):
+    """Scoring a fine-tuned trial's model must not change the next frozen model's outputs:
+    the unfrozen blocks are the loaded backbone's own variables."""
+    from transfer_automl.training._assemble import trial_classifier
+
+    frozen, _ = _run(runner, _spec("share-frozen", epochs=1))
+    tuned, _ = _run(runner, _spec("share-tuned", unfrozen_blocks=2, epochs=2, learning_rate=0.05,
+                                  backbone_lr_mult=1.0))
+    cache = runner.context.backbone_cache
+    images = np.random.default_rng(0).uniform(0, 255, (4, RES, RES, 3)).astype(np.float32)
+    alone = trial_classifier(_spec("f", epochs=1).config, 3, frozen.artifact, {}, cache)
+    expected = alone(images, training=False).numpy()
+    shared: dict = {}
+    trial_classifier(_spec("t", unfrozen_blocks=2).config, 3, tuned.artifact, shared, cache)
+    after = trial_classifier(_spec("f", epochs=1).config, 3, frozen.artifact, shared, cache)
+    np.testing.assert_allclose(after(images, training=False).numpy(), expected, rtol=1e-5,
+                               atol=1e-5)

@@ -83,7 +83,12 @@ def assemble(backbone, config: Mapping[str, Any], frozen: keras.Model,
 
 def build_classifier(backbone, config: Mapping[str, Any], n_classes: int,
                      weights_path: str) -> keras.Model:
-    """The full model of a finished trial: its frozen part and its saved trained weights."""
+    """The full model of a finished trial: its frozen part and its saved trained weights.
+
+    A trial that unfroze blocks writes their trained weights into ``backbone``'s own
+    variables: that backbone then belongs to this model. To build several models in one
+    process, use :func:`trial_classifier`.
+    """
     import numpy as np
 
     frozen = frozen_part(backbone, config)
@@ -92,3 +97,24 @@ def build_classifier(backbone, config: Mapping[str, Any], n_classes: int,
     with np.load(weights_path) as saved:
         trainable.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
     return assemble(backbone, config, frozen, trainable)
+
+
+def trial_classifier(config: Mapping[str, Any], n_classes: int, weights_path: str,
+                     backbones: dict, cache_dir) -> keras.Model:
+    """:func:`build_classifier` for one of many trials scored in one process.
+
+    Models with a frozen backbone share the pristine backbone kept in ``backbones`` (by
+    name); a model that unfreezes blocks gets a backbone of its own, since its trained blocks
+    overwrite the loaded ones (sharing it once made every later model in the process run on
+    another trial's fine-tuned blocks).
+    """
+    from pretrained import load_backbone
+
+    name = config["backbone"]
+    if config["unfrozen_blocks"]:
+        backbone = load_backbone(name, cache_dir=cache_dir)
+    else:
+        if name not in backbones:
+            backbones[name] = load_backbone(name, cache_dir=cache_dir)
+        backbone = backbones[name]
+    return build_classifier(backbone, config, n_classes, weights_path)
