@@ -1,20 +1,27 @@
-"""Security of the server: tokens (401), per-user isolation (404), upload limits (413, 400)
-and hostile archives or file names (400) that never write outside the data directory."""
+"""Security of the server: tokens (401, checked before any body is read), per-user isolation
+(404), body and upload limits (413, 400) and hostile archives or file names (400) that never
+write outside the data directory, while safe non-ASCII file names are kept exactly."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
+import json
+import socket
 import sqlite3
 import stat
+import time
 import uuid
 import zipfile
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.conftest import write_colour_folder
 from tests.server.conftest import Server, create_token, upload_folder
+from transfer_automl.server.guard import MAX_BODY_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +94,87 @@ def test_missing_or_wrong_token_is_401(server, headers, method, path):
     assert response.status_code == 401
     assert isinstance(response.json()["detail"], str)
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+def _answer_to_a_body_start(server: Server, path: str, headers: dict[str, str],
+                            start: bytes, timeout: float = 10) -> tuple[int, dict, float]:
+    """POST only the start of a (much larger) body and read the answer without sending the
+    rest: ``(status, json, seconds)``; a server that waits for the whole body times out."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    began = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode()
+                     + start)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, json.loads(response.read()), time.monotonic() - began
+
+
+FIFTY_MB = 50 * 2**20
+PIECE = b"x" * 65536
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("path", ["/api/jobs", "/api/jobs/abc/cancel", "/api/datasets"])
+@pytest.mark.parametrize("token", [None, "nope"])
+def test_a_body_without_a_valid_token_is_401_before_it_is_read(server, framing, path, token):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if framing == "chunked":
+        headers["Transfer-Encoding"] = "chunked"
+        start = f"{len(PIECE):x}\r\n".encode() + PIECE + b"\r\n"
+    else:
+        headers["Content-Length"] = str(FIFTY_MB)
+        start = PIECE
+    status, body, seconds = _answer_to_a_body_start(server, path, headers, start)
+    assert status == 401 and "token" in body["detail"]
+    assert seconds < 5
+
+
+def test_a_streamed_50_mb_body_without_a_token_is_401(server):
+    def fifty_mb():  # chunked, no Content-Length
+        for _ in range(FIFTY_MB // len(PIECE)):
+            yield PIECE
+
+    began = time.monotonic()
+    response = httpx.post(server.url + "/api/jobs", content=fifty_mb(), timeout=60,
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 401 and "missing token" in response.json()["detail"]
+    assert time.monotonic() - began < 30
+
+
+def test_an_oversized_json_body_is_413(server, alice):
+    padded = {"dataset_id": "x", "pad": "a" * (MAX_BODY_BYTES + 1)}
+    response = alice.post("/api/jobs", json=padded)
+    assert response.status_code == 413, response.text
+    assert f"limit of {MAX_BODY_BYTES} bytes" in response.json()["detail"]
+
+    text = json.dumps(padded).encode()
+
+    def chunked():  # no Content-Length: the limit holds on the bytes received
+        yield from (text[i:i + 4096] for i in range(0, len(text), 4096))
+
+    response = alice.post("/api/jobs", content=chunked(),
+                          headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+    status, body, seconds = _answer_to_a_body_start(
+        server, "/api/jobs", {"Authorization": f"Bearer {server.tokens['alice']}",
+                              "Content-Type": "application/json",
+                              "Content-Length": str(FIFTY_MB)}, PIECE)
+    assert status == 413 and f"{FIFTY_MB} bytes" in body["detail"] and seconds < 5
+
+    small = alice.post("/api/jobs", json={"dataset_id": "x", "pad": "a" * 1000})
+    assert small.status_code == 422 and "pad" in small.json()["detail"]
+
+
+def test_uploads_keep_their_own_larger_limit(alice, tmp_path):
+    folder = write_colour_folder(tmp_path / "colours", per_class=4, size=64)
+    assert sum(p.stat().st_size for p in folder.rglob("*.png")) > MAX_BODY_BYTES
+    response = upload_folder(alice, folder)
+    assert response.status_code == 201, response.text
 
 
 def test_tokens_are_stored_hashed(server):
@@ -185,6 +273,54 @@ def test_unsafe_file_names_in_folder_uploads_are_400(server, alice, folder, name
     response = alice.post("/api/datasets", files=files)
     assert response.status_code == 400, response.text
     _nothing_left_behind(server, marker)
+
+
+NON_ASCII_CLASSES = ("café", "dögs", "猫")
+
+
+def _non_ascii_files() -> dict[str, bytes]:
+    """Three classes with non-ASCII names, four tiny PNGs each: ``{relative path: bytes}``."""
+    from PIL import Image
+
+    files = {}
+    for c, name in enumerate(NON_ASCII_CLASSES):
+        for i in range(4):
+            pixels = Image.new("RGB", (16, 16), tuple(200 if k == c else 20 * i for k in range(3)))
+            buffer = io.BytesIO()
+            pixels.save(buffer, format="PNG")
+            files[f"ds/{name}/{i}.png"] = buffer.getvalue()
+    return files
+
+
+def _multipart(parts: list[tuple[bytes, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body from ``(Content-Disposition parameters, data)`` parts."""
+    boundary = uuid.uuid4().hex.encode()
+    body = b"".join(b"--" + boundary + b"\r\nContent-Disposition: form-data; " + params
+                    + b"\r\nContent-Type: image/png\r\n\r\n" + data + b"\r\n"
+                    for params, data in parts)
+    return body + b"--" + boundary + b"--\r\n", f"multipart/form-data; boundary={boundary.decode()}"
+
+
+@pytest.mark.parametrize("form", ["utf-8 filename", "rfc 5987 filename*"])
+def test_non_ascii_folder_and_file_names_are_kept(server, alice, form):
+    files = _non_ascii_files()
+    if form == "utf-8 filename":  # what browsers (and httpx) send
+        response = alice.post("/api/datasets",
+                              files=[("files", (path, data, "image/png"))
+                                     for path, data in files.items()])
+    else:  # an ASCII fallback that must lose to filename*
+        body, content_type = _multipart([
+            (b'name="files"; filename="' + path.encode("ascii", "replace") + b'"; '
+             b"filename*=UTF-8''" + quote(path, safe="").encode(), data)
+            for path, data in files.items()])
+        response = alice.post("/api/datasets", content=body,
+                              headers={"Content-Type": content_type})
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert dataset["report"]["class_names"] == list(NON_ASCII_CLASSES)
+    assert sum(dataset["report"]["splits"].values()) == len(files)
+    folder = server.data_dir / "datasets" / dataset["id"] / "files" / "ds"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(NON_ASCII_CLASSES)
 
 
 def test_a_zip_upload_is_validated_and_named_after_the_archive(alice, folder):

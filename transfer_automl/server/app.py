@@ -1,7 +1,9 @@
 """The HTTP API and the web page, served by one FastAPI app.
 
 Every ``/api`` route except ``/api/health`` needs ``Authorization: Bearer TOKEN``; a user sees
-only their own datasets and jobs (anything else is 404). Errors are JSON ``{"detail": "..."}``.
+only their own datasets and jobs (anything else is 404). A request body is refused before it is
+read without a valid token (401) and, except a dataset upload's, beyond 64 KiB (413; see
+:mod:`transfer_automl.server.guard`). Errors are JSON ``{"detail": "..."}``.
 The OpenAPI spec is at ``/api/openapi.json``; the page at ``/`` uses nothing but files in
 this package (no CDN), which the Content-Security-Policy header enforces.
 """
@@ -24,6 +26,7 @@ from transfer_automl.server import events
 from transfer_automl.server.auth import current_user
 from transfer_automl.server.config import ServerConfig
 from transfer_automl.server.datasets import incoming_dir, new_id, validate_upload
+from transfer_automl.server.guard import BodyGuard
 from transfer_automl.server.jobs import JobManager
 from transfer_automl.server.schemas import JobRequest
 from transfer_automl.server.store import ServerStore
@@ -58,6 +61,7 @@ def create_app(config: ServerConfig, store: ServerStore | None = None) -> FastAP
                               "them live and download the exported models.")
     app.state.config, app.state.store, app.state.manager = config, store, manager
     _add_error_handlers(app)
+    app.add_middleware(BodyGuard, store=store)  # inside the headers: its refusals get them too
     _add_headers(app)
     _add_routes(app, config, store, manager)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -7,8 +7,12 @@ keeps only their SHA-256, so a copy of the database does not reveal them.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
+
+if TYPE_CHECKING:
+    from transfer_automl.server.store import ServerStore
 
 USER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
@@ -26,16 +30,20 @@ def _unauthorised(detail: str) -> HTTPException:
                          headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_user(request: Request) -> str:
-    """FastAPI dependency: the user of the request's bearer token, else HTTP 401."""
-    header = request.headers.get("authorization", "")
+def authenticate(header: str, store: ServerStore) -> str:
+    """The user of an ``Authorization: Bearer TOKEN`` header, else HTTP 401 (HTTPException)."""
     scheme, _, token = header.partition(" ")
     if not header:
         raise _unauthorised("missing token: send 'Authorization: Bearer TOKEN' "
                             "(create one with 'transfer-automl token create USER')")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorised("malformed Authorization header: expected 'Bearer TOKEN'")
-    user = request.app.state.store.user_for_token(token.strip())
+    user = store.user_for_token(token.strip())
     if user is None:
         raise _unauthorised("invalid token")
     return user
+
+
+def current_user(request: Request) -> str:
+    """FastAPI dependency: the user of the request's bearer token, else HTTP 401."""
+    return authenticate(request.headers.get("authorization", ""), request.app.state.store)

@@ -7,9 +7,12 @@ Two forms are accepted in one ``multipart/form-data`` request:
 * ``files``: the files of a folder, each part's file name being its path relative to the
   folder (what a browser's folder picker gives as ``webkitRelativePath``).
 
-An optional ``name`` field names the dataset. A client file name is never used as a path
-before :func:`safe_relative_path` has checked it; files are created exclusively (never
-overwriting, never following a link), so nothing can be written outside the upload folder.
+An optional ``name`` field names the dataset. Part headers are read as UTF-8, as browsers
+send them (RFC 7578), and ``filename*=UTF-8''...`` (RFC 5987) is understood too, so non-ASCII
+names such as ``猫/0.png`` are kept exactly (:func:`part_names`). A client file name is never
+used as a path before :func:`safe_relative_path` has checked it; files are created exclusively
+(never overwriting, never following a link), so nothing can be written outside the upload
+folder.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+from urllib.parse import unquote
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -28,6 +32,11 @@ MAX_DEPTH = 16
 MAX_PART_NAME = 255
 MAX_FIELD_BYTES = 1024
 _FORBIDDEN = re.compile(r"[\x00-\x1f\\]")
+# One ``; key=value`` header parameter; a quoted value may hold ';' and backslash escapes.
+_PARAMETER = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+# An RFC 5987 extended value: charset'language'percent-encoded-text.
+_EXTENDED = re.compile(r"^([^']*)'[^']*'(.*)$", re.DOTALL)
+_EXTENDED_CHARSETS = ("utf-8", "iso-8859-1")
 
 
 class UploadError(Exception):
@@ -59,6 +68,54 @@ def safe_relative_path(name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+def _parameters(value: str) -> dict[str, str]:
+    """The ``key=value`` parameters of a header value (``type; key=value; key="quoted"``):
+    keys lower-cased, quoted values unquoted; the first of a repeated key counts."""
+    params: dict[str, str] = {}
+    for key, raw in _PARAMETER.findall(value):
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = re.sub(r'\\([\\"])', r"\1", raw[1:-1])
+        params.setdefault(key.lower(), raw)
+    return params
+
+
+def _extended_value(value: str) -> str:
+    """The text of an RFC 5987 value such as ``UTF-8''caf%C3%A9.png``, else HTTP 400."""
+    match = _EXTENDED.match(value)
+    charset = match[1].lower() if match else ""
+    if charset not in _EXTENDED_CHARSETS:
+        raise UploadError(400, f"file name {value!r} is not an RFC 5987 value: send "
+                               "filename*=UTF-8''<percent-encoded UTF-8 name>")
+    try:
+        return unquote(match[2], encoding=charset, errors="strict")
+    except UnicodeDecodeError:
+        raise UploadError(400, f"file name {value!r} does not percent-encode valid UTF-8") \
+            from None
+
+
+def part_names(disposition: bytes) -> tuple[str, str | None]:
+    """The field name and file name (None for a plain field) of a part's raw
+    ``Content-Disposition`` header.
+
+    The header is decoded once, as UTF-8: browsers put a file's name there as raw UTF-8
+    (``filename="猫/0.png"``). An RFC 5987 ``filename*=UTF-8''%E7%8C%AB...`` wins over a
+    plain ``filename`` (its usual ASCII fallback).
+
+    Raises:
+        UploadError: 400 when the header is not UTF-8 or ``filename*`` cannot be decoded.
+    """
+    try:
+        text = disposition.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UploadError(400, f"part header {disposition[:200]!r} is not UTF-8; send file "
+                               "names as UTF-8") from None
+    params = _parameters(text)
+    if "filename*" in params:
+        return params.get("name", ""), _extended_value(params["filename*"])
+    return params.get("name", ""), params.get("filename")
+
+
 @dataclass
 class Received:
     """What an upload request brought in."""
@@ -78,7 +135,7 @@ class _Receiver:
     def __init__(self, root: Path, limits: Limits) -> None:
         self.root, self.limits = root, limits
         self.got = Received()
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, bytes] = {}  # raw values, decoded by whoever reads them
         self._field, self._value = b"", b""
         self._part: tuple[str, str | None] = ("", None)
         self._out: BinaryIO | None = None
@@ -100,17 +157,14 @@ class _Receiver:
         self._value += data[start:end]
 
     def _header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode(
-            "utf-8", "replace")
+        self._headers[self._field.decode("latin-1").lower()] = bytes(self._value)
         self._field, self._value = b"", b""
 
     def _headers_done(self) -> None:
-        _, options = parse_options_header(self._headers.get("content-disposition", ""))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
-        filename = options.get(b"filename")
-        self._part = (name, None if filename is None else filename.decode("utf-8", "replace"))
+        name, filename = part_names(self._headers.get("content-disposition", b""))
+        self._part = (name, filename)
         if filename is not None:
-            self._out = self._open_file(name, self._part[1] or "")
+            self._out = self._open_file(name, filename)
 
     def _open_file(self, field_name: str, filename: str) -> BinaryIO:
         got = self.got
