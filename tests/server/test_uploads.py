@@ -76,3 +76,25 @@ def test_utf8_file_names_are_written_as_sent(tmp_path):
                      for p in got.folder.rglob("*") if p.is_file())
     assert written == sorted(names)
     assert all((got.folder / n).read_bytes() == b"png" for n in names)
+
+
+def test_body_guard_passes_lifespan_through():
+    """The guard reads headers of HTTP requests only: a lifespan scope has none, and failing
+    on it once stopped the app's startup (no job ever ran)."""
+    import asyncio
+
+    from transfer_automl.server.guard import BodyGuard
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["type"])
+
+    async def receive():
+        return {"type": "lifespan.startup"}
+
+    async def send(message):
+        pass
+
+    asyncio.run(BodyGuard(app, store=None)({"type": "lifespan"}, receive, send))
+    assert seen == ["lifespan"]

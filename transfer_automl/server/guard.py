@@ -85,11 +85,14 @@ class BodyGuard:
         self.app, self.store, self.limit, self.uploads = app, store, limit, uploads
 
     def _guards(self, scope: Scope, headers: Headers) -> bool:
-        if scope["type"] != "http" or not has_body(headers):
+        if not has_body(headers):
             return False
         return (scope["method"], scope["path"].rstrip("/") or "/") not in self.uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan and websockets carry no headers to read here
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         if not self._guards(scope, headers):
             await self.app(scope, receive, send)
