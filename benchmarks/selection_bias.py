@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import logging
 import os
 import platform
@@ -90,11 +91,29 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@functools.lru_cache(maxsize=None)
+def holdout_size(name: str, seed: int) -> int:
+    """Images of the validation split: what an augmented (images-fidelity) trial is scored on."""
+    from transfer_automl.api import default_cache_dir
+    from transfer_automl.data import load_dataset
+
+    data = load_dataset(SHARED / name, seed=seed, workdir=Path(default_cache_dir()) / "datasets")
+    return len(data.val)
+
+
+def scored_on(row: dict) -> int:
+    """How many images a trial's validation score counts: every training + validation image
+    under cross-validation, the validation split alone for augmented trials."""
+    if row["fidelity"] == "images":
+        return holdout_size(row["dataset"], int(row["seed"]))
+    return int(row["n_val"])
+
+
 def standardised_gap(row: dict) -> float:
     """(val - test) in standard deviations of the difference of two binomial estimates."""
     val, test = float(row["val"]), float(row["test"])
     p = min(max((val + test) / 2, 0.02), 0.98)
-    sd = np.sqrt(p * (1 - p) * (1 / int(row["n_val"]) + 1 / int(row["n_test"])))
+    sd = np.sqrt(p * (1 - p) * (1 / scored_on(row) + 1 / int(row["n_test"])))
     return (val - test) / sd
 
 
@@ -121,7 +140,9 @@ def report(rows: list[dict], out: Path, command: str) -> None:
              "Each trial's own checkpoint is scored on the test split (never seen by any "
              "trial). Validation is 5-fold CV over training + validation images for trials on "
              "cached features or activations, the validation split for augmented trials. "
-             "The chosen trial is the search's best; the exported model is its refit.\n",
+             "The chosen trial is the search's best; the exported model is its refit. "
+             "n_val in the CSV is the cross-validated count (training + validation); an "
+             "augmented trial's allowance uses the validation split's size.\n",
              "| dataset | seed | trials scored | chosen val | chosen test | chosen gap | "
              "exported test | max over trials of val - test |",
              "|---|---|---|---|---|---|---|---|"]
