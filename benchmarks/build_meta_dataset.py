@@ -66,7 +66,7 @@ class DatasetRunners:
 
     def get(self, name: str, fine_tune: bool):
         from transfer_automl.data import load_dataset
-        from transfer_automl.executors.base import TrialContext
+        from transfer_automl.trial import TrialContext
         from transfer_automl.training import TrialRunner
 
         key = (name, fine_tune)

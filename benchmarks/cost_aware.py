@@ -64,7 +64,7 @@ def head_trial_cost(data_dir: Path, cache: Path, epochs: int, image_epochs: int,
     """Time head trials: cold cache once, then for each head solver warm cache (best of
     ``repeats``) vs cache off; plus one images-fidelity trial for information."""
     from transfer_automl.data import load_dataset
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.space import default_space
     from transfer_automl.training import TrialRunner
     from transfer_automl.trial import TrialSpec
@@ -163,7 +163,7 @@ def _full_forward_trial(backbone, data, config: dict) -> tuple[float, float]:
 
     from transfer_automl.training._assemble import frozen_part, pooled_width, select_pooled
     from transfer_automl.training._model import build_head, build_optimizer
-    from transfer_automl.training._pipeline import image_dataset
+    from transfer_automl.training import image_dataset
 
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()

@@ -36,7 +36,7 @@ def pooled_features(folder: Path, cache: Path) -> dict[str, tuple[np.ndarray, np
 
     from transfer_automl.data import load_dataset
     from transfer_automl.space import default_space
-    from transfer_automl.training._assemble import frozen_part, select_pooled
+    from transfer_automl.training import frozen_part, select_pooled
     from transfer_automl.training._inputs import extract
 
     data = load_dataset(folder, workdir=cache / "datasets", seed=0)

@@ -33,7 +33,7 @@ SHARED = HERE.parents[1] / "shared" / "datasets"
 
 def rescore(trial: dict, name: str, seed: int, cache: Path, runners: dict) -> float | None:
     from transfer_automl.data import load_dataset
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.training import TrialRunner
     from transfer_automl.trial import TrialSpec, TrialState
 

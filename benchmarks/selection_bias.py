@@ -41,8 +41,8 @@ def trial_test_scores(result, cache: Path) -> dict[str, float]:
     """Test accuracy of every scored trial's own checkpoint."""
     from transfer_automl.data import load_manifest
     from transfer_automl.restore import restore
-    from transfer_automl.training._assemble import trial_classifier
-    from transfer_automl.training._pipeline import image_dataset
+    from transfer_automl.training import trial_classifier
+    from transfer_automl.training import image_dataset
 
     out, backbones, data = {}, {}, None
     for row in result.leaderboard:

@@ -92,7 +92,7 @@ def _parse() -> argparse.Namespace:
 
 
 def _session():
-    from transfer_automl.executors._spark_session import default_conf, get_or_create
+    from transfer_automl.executors.spark_session import default_conf, get_or_create
 
     spark, _ = get_or_create("local[2]", {**default_conf(sys.executable), **QUIET},
                              sys.executable)
@@ -158,7 +158,7 @@ def part_a(spark, args) -> str:
 
 
 def _run_async(space, specs, args, stopping: bool) -> dict:
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.executors.spark import SparkExecutor
     from transfer_automl.pruners import MedianPruner
     from transfer_automl.search import Budget, run_search
@@ -301,7 +301,7 @@ def part_b(spark, args) -> str:
 
 
 def _dispatch_ours(space, args) -> tuple[float, int]:
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.executors.spark import SparkExecutor
     from transfer_automl.samplers import RandomSampler
     from transfer_automl.search import Budget, run_search
@@ -346,7 +346,7 @@ def part_c(args) -> str:
     from transfer_automl.api import default_cache_dir
     from transfer_automl.data import load_dataset
     from transfer_automl.demo import write_digits
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.space import default_space
 
     cache = args.cache_dir or default_cache_dir()

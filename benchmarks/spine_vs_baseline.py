@@ -32,8 +32,8 @@ def baseline(data, cache: Path) -> float:
     from sklearn.linear_model import LogisticRegression
 
     from transfer_automl.space import default_space
-    from transfer_automl.training._assemble import frozen_part, select_pooled
-    from transfer_automl.training._inputs import extract
+    from transfer_automl.training import frozen_part, select_pooled
+    from transfer_automl.training import extract_features as extract
 
     backbone = load_backbone("efficientnet_lite0", cache_dir=cache / "backbones")
     config = {**default_space().default, "resolution": 224, "unfrozen_blocks": 0}

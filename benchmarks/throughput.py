@@ -62,7 +62,7 @@ def main() -> None:
     from transfer_automl.api import default_cache_dir
     from transfer_automl.space import default_space
     from transfer_automl.training._assemble import frozen_part
-    from transfer_automl.training._pipeline import image_dataset
+    from transfer_automl.training import image_dataset
 
     cache = args.cache_dir or default_cache_dir()
     paths, source = _paths(args.dataset, args.images, cache)

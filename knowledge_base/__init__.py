@@ -16,7 +16,7 @@ Typical use (the pipeline does this in ``fit_auto``)::
 
 from __future__ import annotations
 
-from knowledge_base._records import (DatasetEntry, GroupEntry, RunEntry, RunStatus, TrialEntry,
+from knowledge_base.records import (DatasetEntry, GroupEntry, RunEntry, RunStatus, TrialEntry,
                                      trial_record)
 from knowledge_base.grouping import Grouping, cluster, ensure_groups, regroup
 from knowledge_base.index import DatasetIndex

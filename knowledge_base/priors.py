@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from knowledge_base._records import TrialEntry
+from knowledge_base.records import TrialEntry
 from knowledge_base.matching import Match, Neighbour
-from transfer_automl.samplers import Observation
+from transfer_automl.trial import Observation
 from transfer_automl.space import Choice
 
 __all__ = ["Priors", "BackboneChoice", "BackboneEvidence", "PriorPoint", "priors",

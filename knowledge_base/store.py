@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from knowledge_base._models import DatasetRow, GroupRow, RunRow, TrialRow
-from knowledge_base._engine import default_kb_path, make_engine, now, resolve_url, utc
-from knowledge_base._records import (DatasetEntry, GroupEntry, RunEntry, RunStatus, TrialEntry,
+from knowledge_base.models import DatasetRow, GroupRow, RunRow, TrialRow
+from knowledge_base.engine import default_kb_path, make_engine, now, resolve_url, utc
+from knowledge_base.records import (DatasetEntry, GroupEntry, RunEntry, RunStatus, TrialEntry,
                                      clean_json, from_blob, to_blob)
 from transfer_automl.errors import InputError, TransferAutoMLError
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from knowledge_base._models import DatasetRow, GroupRow, RunRow, TrialRow
-from knowledge_base._records import from_blob, to_blob
+from knowledge_base.models import DatasetRow, GroupRow, RunRow, TrialRow
+from knowledge_base.records import from_blob, to_blob
 
 __all__ = ["export_json", "import_json", "FORMAT"]
 

@@ -65,7 +65,7 @@ def test_baseline_row_is_a_plain_run_of_the_base_config(study, tmp_path, cache_r
     """The same config, seed and split trained on its own gives the baseline's validation
     score: the ablation adds nothing of its own to the measurement."""
     from transfer_automl.data import load_dataset
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.run import find_run
     from transfer_automl.training import TrialRunner
     from transfer_automl.trial import TrialSpec

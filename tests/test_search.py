@@ -2,7 +2,8 @@
 
 import time
 
-from transfer_automl.executors.base import Executor, TrialContext
+from transfer_automl.executors.base import Executor
+from transfer_automl.trial import TrialContext
 from transfer_automl.search import Budget, run_search
 from transfer_automl.space import Choice, Float, SearchSpace
 from transfer_automl.study import Study

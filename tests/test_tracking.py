@@ -88,7 +88,7 @@ def test_retune_continues_from_the_checkpoint_as_a_child(run):
     assert first.val_accuracy >= parent.result.score - 0.05
     assert child.result.extra["init"] == 1.0
     # the same training from fresh weights is far behind after one epoch
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.training import TrialRunner
     from dataclasses import replace
 

@@ -165,7 +165,7 @@ def ablate(dataset: Any, base_config: Mapping[str, Any], components: Sequence[st
     """
     from transfer_automl import api
     from transfer_automl.data import load_dataset
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.run import RunFiles, new_run_id
     from transfer_automl.search import Budget, run_search
     from transfer_automl.space import default_space
@@ -227,8 +227,8 @@ def _test_scores(study, data, cache: Path) -> dict[tuple[str, int], float]:
     """Test accuracy of every finished variant trial's model, keyed by (component, seed)."""
     import numpy as np
 
-    from transfer_automl.training._assemble import trial_classifier
-    from transfer_automl.training._pipeline import image_dataset
+    from transfer_automl.training import trial_classifier
+    from transfer_automl.training import image_dataset
 
     out, backbones = {}, {}
     for record in study.finished:

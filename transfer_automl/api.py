@@ -321,7 +321,7 @@ def _finish(study: Study, data, run_id: str, run_dir: Path, cache: Path,
     config = dict(best.spec.config)
     from pretrained import load_backbone
 
-    from transfer_automl.training._assemble import build_classifier
+    from transfer_automl.training import build_classifier
 
     backbone = load_backbone(config["backbone"], cache_dir=cache / "backbones")
     model = build_classifier(backbone, config, len(data.class_names),

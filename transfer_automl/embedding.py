@@ -92,7 +92,7 @@ class BackboneStatsEmbedder(Embedder):
         import tensorflow as tf
         from pretrained import load_backbone
 
-        from transfer_automl.training._pipeline import image_dataset
+        from transfer_automl.training import image_dataset
 
         backbone = load_backbone(self.backbone, cache_dir=self.cache_dir)
         run = tf.function(lambda x: backbone.features(x), reduce_retracing=True)

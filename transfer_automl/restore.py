@@ -61,7 +61,7 @@ class RestoredTrial:
 
         from transfer_automl.data import load_manifest
         from transfer_automl.export import ExportedModel, save_classifier
-        from transfer_automl.training._assemble import build_classifier
+        from transfer_automl.training import build_classifier
 
         data = load_manifest(self.files.manifest)
         config = dict(self.spec.config)
@@ -113,7 +113,7 @@ def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = N
         The child trial, restorable like any other.
     """
     from transfer_automl import warmstart
-    from transfer_automl.executors.base import TrialContext
+    from transfer_automl.trial import TrialContext
     from transfer_automl.space import exact_solvable, fidelity
     from transfer_automl.training import TrialRunner
 

@@ -9,22 +9,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from transfer_automl.space import Config, SearchSpace
+from transfer_automl.trial import Observation
 
 __all__ = ["Observation", "Sampler", "RandomSampler", "TPESampler"]
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One evaluated (or running) configuration.
-
-    ``score`` is higher-is-better; ``None`` means the trial is still running or failed.
-    """
-
-    config: Config
-    score: float | None
 
 
 class Sampler(abc.ABC):

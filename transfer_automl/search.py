@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from transfer_automl.executors.base import Executor, TrialContext
+from transfer_automl.executors.base import Executor
+from transfer_automl.trial import TrialContext
 from transfer_automl.pruners.base import Pruner
 from transfer_automl.study import Study, TrialRecord
 from transfer_automl.trial import EpochMetrics, TrialResult

@@ -92,3 +92,45 @@ class TrialResult:
     fidelity: str = ""
     artifact: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One evaluated (or running) configuration.
+
+    ``score`` is higher-is-better; ``None`` means the trial is still running or failed.
+    """
+
+    config: Mapping[str, Any]
+    score: float | None
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where a trial finds its inputs and puts its outputs; identical for every trial of a run.
+
+    Attributes:
+        manifest: path of the dataset manifest (JSON written by ``Dataset.save_manifest``).
+        run_dir: directory for per-trial artifacts.
+        feature_cache: directory of the shared backbone feature cache ("" disables it).
+        backbone_cache: directory of converted backbones.
+        threads: TensorFlow intra-op threads per trial (0 = TensorFlow's choice).
+        cv_folds: cross-validation folds for head trials on small datasets (< 2: never).
+        cv_max_images: training + validation images up to which trials on cached
+            activations (fine-tuning) are cross-validated; their folds train one after another.
+        cv_max_feature_images: the same for trials on cached pooled features, whose fold
+            heads train together in one step (or are solved exactly), so a 5-fold score
+            costs little more than one split and is worth having on larger datasets too.
+        fold_seed: seed of the cross-validation folds, shared by every trial of a run so
+            that all are scored on the same folds (None: each trial's own seed).
+    """
+
+    manifest: str
+    run_dir: str
+    feature_cache: str
+    backbone_cache: str
+    threads: int = 0
+    cv_folds: int = 5
+    cv_max_images: int = 1500
+    cv_max_feature_images: int = 10000
+    fold_seed: int | None = None

@@ -145,7 +145,7 @@ def to_dict(warm: WarmStart, p) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any]) -> tuple[WarmStart, SavedPriors]:
-    from transfer_automl.samplers import Observation
+    from transfer_automl.trial import Observation
 
     warm = WarmStart(data["mode"], data.get("group"), data.get("backbone", {}))
     priors = SavedPriors(tuple(SavedPoint(p["config"], p["source"]) for p in data["points"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from knowledge_base._models import Base
+from knowledge_base.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -13,7 +13,7 @@ pytest.importorskip("pyspark")
 
 from pyspark import cloudpickle  # noqa: E402
 
-from transfer_automl.executors.base import TrialContext  # noqa: E402
+from transfer_automl.trial import TrialContext  # noqa: E402
 from transfer_automl.executors.spark import SparkExecutor  # noqa: E402
 from transfer_automl.search import Budget, run_search  # noqa: E402
 from transfer_automl.space import Choice, Float, SearchSpace  # noqa: E402
@@ -69,7 +69,7 @@ def cluster_trial(spec, context, reporter):
 
 @pytest.fixture(scope="module")
 def cluster():
-    from transfer_automl.executors._spark_session import default_conf, get_or_create
+    from transfer_automl.executors.spark_session import default_conf, get_or_create
 
     conf = {**default_conf(sys.executable), "spark.executor.memory": "512m"}
     session, created = get_or_create(MASTER, conf, sys.executable)

@@ -12,7 +12,7 @@ pytest.importorskip("pyspark")
 
 from pyspark import cloudpickle  # noqa: E402
 
-from transfer_automl.executors.base import TrialContext  # noqa: E402
+from transfer_automl.trial import TrialContext  # noqa: E402
 from transfer_automl.executors.spark import SparkExecutor  # noqa: E402
 from transfer_automl.search import Budget, run_search  # noqa: E402
 from transfer_automl.space import Choice, Float, SearchSpace  # noqa: E402
@@ -49,7 +49,7 @@ def fake_trial(spec, context, reporter):
 
 @pytest.fixture(scope="module")
 def spark():
-    from transfer_automl.executors._spark_session import default_conf, get_or_create
+    from transfer_automl.executors.spark_session import default_conf, get_or_create
 
     session, created = get_or_create("local[2]", default_conf(sys.executable), sys.executable)
     yield session

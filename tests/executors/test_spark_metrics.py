@@ -6,7 +6,7 @@ import pytest
 
 from transfer_automl.errors import TrialPruned
 from transfer_automl.executors._spark_metrics import MetricsServer, SocketReporter
-from transfer_automl.executors._spark_session import failure_reason, looks_lost
+from transfer_automl.executors.spark_session import failure_reason, looks_lost
 from transfer_automl.trial import EpochMetrics
 
 

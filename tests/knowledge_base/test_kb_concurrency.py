@@ -82,7 +82,7 @@ def test_opening_a_new_sqlite_kb_waits_for_another_writers_lock(tmp_path):
     """Switching a new file to WAL needs a lock SQLite does not wait for by itself."""
     import threading
 
-    from knowledge_base._engine import make_engine, resolve_url
+    from knowledge_base.engine import make_engine, resolve_url
 
     path = tmp_path / "kb.sqlite"
     locked, release = threading.Event(), threading.Event()

@@ -45,7 +45,7 @@ def test_read_only_commands_never_create_a_kb(tmp_path):
 
 
 def test_postgresql_url_without_a_driver_uses_the_installed_one():
-    from knowledge_base._engine import resolve_url
+    from knowledge_base.engine import resolve_url
 
     assert resolve_url("postgresql://u@h:1/db").startswith("postgresql+psycopg2://") or \
         resolve_url("postgresql://u@h:1/db").startswith("postgresql+psycopg://")

@@ -7,7 +7,7 @@ import pytest
 
 from knowledge_base.matching import GroupMatch, Match, Neighbour
 from knowledge_base.priors import priors, rank_normalise
-from transfer_automl.samplers import Observation
+from transfer_automl.trial import Observation
 from transfer_automl.space import default_space
 
 NAMES = ("backbone", "lr", "units")

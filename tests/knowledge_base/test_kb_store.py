@@ -36,7 +36,7 @@ def test_models_match_the_migrations(kb):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from knowledge_base._models import Base
+    from knowledge_base.models import Base
 
     kb.upgrade()
     with create_engine(kb.url).connect() as conn:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from transfer_automl.data import load_dataset
-from transfer_automl.executors.base import TrialContext
+from transfer_automl.trial import TrialContext
 from transfer_automl.space import default_space
 from transfer_automl.training._features import FeatureCache
 from transfer_automl.trial import TrialSpec, TrialState

@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import binom
 
 from transfer_automl.data import load_dataset
-from transfer_automl.executors.base import TrialContext
+from transfer_automl.trial import TrialContext
 from transfer_automl.space import default_space
 from transfer_automl.trial import TrialSpec, TrialState
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from transfer_automl.errors import TrialPruned
 from transfer_automl.executors._spark_metrics import SocketReporter
-from transfer_automl.executors.base import TrialContext
+from transfer_automl.trial import TrialContext
 from transfer_automl.trial import TrialResult, TrialSpec, TrialState
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import logging
 import queue
 
 from transfer_automl.errors import TrialPruned
-from transfer_automl.executors.base import TrialContext
+from transfer_automl.trial import TrialContext
 from transfer_automl.trial import EpochMetrics
 
 

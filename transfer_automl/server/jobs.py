@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from knowledge_base._engine import now
+from knowledge_base.engine import now
 from transfer_automl.server.config import ServerConfig
 from transfer_automl.server.store import ServerStore
 

@@ -19,8 +19,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from knowledge_base import KnowledgeBase
-from knowledge_base._engine import make_engine, now, utc
-from knowledge_base._models import JobRow, RunRow, TokenRow, TrialRow, UploadRow
+from knowledge_base.engine import make_engine, now, utc
+from knowledge_base.models import JobRow, RunRow, TokenRow, TrialRow, UploadRow
 
 TERMINAL = ("complete", "failed", "cancelled")
 STATUSES = ("queued", "running") + TERMINAL

@@ -23,8 +23,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from knowledge_base._engine import now
-from knowledge_base._records import clean_json
+from knowledge_base.engine import now
+from knowledge_base.records import clean_json
 from transfer_automl.errors import TransferAutoMLError
 from transfer_automl.server.store import ServerStore
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from transfer_automl.errors import NonFiniteLoss, TrialPruned
-from transfer_automl.executors.base import TrialContext
+from transfer_automl.trial import TrialContext
 from transfer_automl.space import exact_solvable, fidelity
 from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
 
