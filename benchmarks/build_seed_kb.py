@@ -1,13 +1,13 @@
 """Build the seed knowledge base shipped with the project.
 
-Runs one cold search (``warm_start="none"``) over every dataset in ``../shared/datasets/``
+Runs one cold search (``warm_start="none"``) over every dataset under ``--root``
 into one SQLite KB, the i-th dataset (sorted by name) with seed ``--seed + i`` (default 100 + i),
 then exports that KB to
 ``knowledge_base/seed_kb.json`` (embeddings, configurations, scores, groups; no images).
 A fresh install seeds its default KB from that file (``transfer_automl.warmstart.open_kb``).
 
-    python benchmarks/build_seed_kb.py [--datasets food10 cats_dogs] [--max-trials 12]
-        [--time-budget 600] [--kb /tmp/seed_kb.sqlite] [--out knowledge_base/seed_kb.json]
+    transfer-automl benchmark build_seed_kb [--datasets food10 cats_dogs] [--max-trials 12]
+        [--time-budget 600] [--kb /tmp/seed_kb.sqlite] [--export knowledge_base/seed_kb.json]
         [--cache-dir ~/.cache/transfer-automl]
 
 Resumable: a dataset whose fingerprint already has a complete run in ``--kb`` is skipped, so
@@ -22,37 +22,41 @@ that no benchmark search at a small seed draws the KB's own configurations.
 Two processes can build one KB at once (the store takes concurrent writers); the shipped KB
 was built as ``--datasets brain_tumor_mri clothing10 flowers12 rsscn7_aerial --time-budget 500``
 beside ``--datasets cats_dogs dtd_textures10 food10 sign_language_digits --time-budget 500``,
-then ``--export-only``.
+then ``--export-only``. ``--quick``: the generated ``colours`` dataset, one trial in a
+64-px space, KB and export written under the output folder (never the shipped seed).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-DEFAULT_OUT = ROOT / "knowledge_base" / "seed_kb.json"
+from benchmarks import harness
+
+DEFAULT_EXPORT = Path(__file__).resolve().parents[1] / "knowledge_base" / "seed_kb.json"
 DEFAULT_KB = Path("/tmp/transfer-automl-seed/seed_kb.sqlite")
+QUICK = {"datasets": ["colours"], "max_trials": 1, "time_budget": 60.0, "kb": None,
+         "export": None}
+log = logging.getLogger("benchmarks.build_seed_kb")
 
 
-def dataset_folders(root: Path, names: list[str] | None) -> list[Path]:
-    """The dataset folders under ``root`` (sub-folders only), optionally a named subset."""
-    found = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if names:
-        known = {p.name: p for p in found}
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise SystemExit(f"unknown datasets {missing}; available: {sorted(known)}")
-        found = [known[n] for n in names]
-    return found
+def configure(parser) -> None:
+    harness.add_datasets(parser, None)
+    parser.add_argument("--max-trials", type=int, default=12)
+    parser.add_argument("--time-budget", type=float, default=600, help="seconds per dataset")
+    parser.add_argument("--seed", type=int, default=100,
+                        help="seed of the first dataset; the i-th gets seed + i")
+    parser.add_argument("--same-seed", action="store_true", help="use --seed for every dataset")
+    parser.add_argument("--kb", type=Path, default=DEFAULT_KB, help="SQLite KB the runs go into")
+    parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT,
+                        help="JSON export path (default knowledge_base/seed_kb.json)")
+    parser.add_argument("--export-only", action="store_true",
+                        help="only re-export --kb to --export (no searches)")
 
 
 def has_complete_run(kb, fingerprint: str) -> bool:
@@ -70,31 +74,30 @@ def fingerprint_of(folder: Path, cache: Path, seed: int) -> str:
 
 
 def build(folders: list[Path], kb_path: Path, cache: Path, max_trials: int,
-          time_budget: float, seeds: list[int]) -> None:
+          time_budget: float, seeds: list[int], space=None) -> None:
     from knowledge_base import KnowledgeBase
-    from transfer_automl import fit_auto
 
     for i, (folder, seed) in enumerate(zip(folders, seeds), 1):
         with KnowledgeBase(kb_path) as kb:
             done = has_complete_run(kb, fingerprint_of(folder, cache, seed))
         if done:
-            print(f"[{i}/{len(folders)}] {folder.name}: complete run already in {kb_path}; "
-                  "skipped", flush=True)
+            log.info("[%d/%d] %s: complete run already in %s; skipped", i, len(folders),
+                     folder.name, kb_path)
             continue
         t0 = time.monotonic()
         try:
-            r = fit_auto(folder, max_trials=max_trials, time_budget_s=time_budget,
-                         kb=str(kb_path), warm_start="none", seed=seed, cache_dir=cache,
-                         n_parallel=1)
+            r = harness.search(folder, max_trials=max_trials, time_budget_s=time_budget,
+                               kb=str(kb_path), warm_start="none", seed=seed,
+                               cache_dir=cache, n_parallel=1, space=space)
         except Exception as exc:  # one bad dataset must not lose the others
-            print(f"[{i}/{len(folders)}] {folder.name}: FAILED after "
-                  f"{time.monotonic() - t0:.0f} s: {exc}", flush=True)
+            log.warning("[%d/%d] %s: FAILED after %.0f s: %s", i, len(folders), folder.name,
+                        time.monotonic() - t0, exc)
             continue
         ok = sum(row["score"] is not None for row in r.leaderboard)
         test = "n/a" if r.test_score is None else f"{r.test_score:.4f}"
-        print(f"[{i}/{len(folders)}] {folder.name}: best val {r.best_score:.4f}, test {test}, "
-              f"{ok}/{len(r.leaderboard)} trials scored, {time.monotonic() - t0:.0f} s",
-              flush=True)
+        log.info("[%d/%d] %s: best val %.4f, test %s, %d/%d trials scored, %.0f s", i,
+                 len(folders), folder.name, r.best_score, test, ok, len(r.leaderboard),
+                 time.monotonic() - t0)
 
 
 def compact(doc: dict) -> dict:
@@ -152,47 +155,27 @@ def export(kb_path: Path, out: Path) -> None:
     write_json(doc, out)
     counts = {k: len(doc[k]) for k in ("datasets", "runs", "trials", "groups")}
     size = out.stat().st_size
-    print(f"wrote {out} ({size / 1e6:.2f} MB): {counts}", flush=True)
+    log.info("wrote %s (%.2f MB): %s", out, size / 1e6, counts)
     if size > 2e6:
-        print(f"warning: {out} is larger than 2 MB", flush=True)
+        log.warning("%s is larger than 2 MB", out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from transfer_automl.api import default_cache_dir
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--datasets", nargs="+", help="dataset folder names (default: all)")
-    ap.add_argument("--root", type=Path, default=SHARED, help="folder of dataset folders")
-    ap.add_argument("--max-trials", type=int, default=12)
-    ap.add_argument("--time-budget", type=float, default=600, help="seconds per dataset")
-    ap.add_argument("--seed", type=int, default=100,
-                    help="seed of the first dataset; the i-th gets seed + i")
-    ap.add_argument("--same-seed", action="store_true", help="use --seed for every dataset")
-    ap.add_argument("--kb", type=Path, default=DEFAULT_KB, help="SQLite KB the runs go into")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON export path")
-    ap.add_argument("--cache-dir", type=Path, default=None,
-                    help="shared backbone/feature cache (default ~/.cache/transfer-automl)")
-    ap.add_argument("--export-only", action="store_true",
-                    help="only re-export --kb to --out (no searches)")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+def run(args) -> int:
     if not args.root.is_dir():
-        print(f"no dataset folder at {args.root}; nothing to build (the seed KB needs "
-              "../shared/datasets/)", flush=True)
+        log.info("no dataset folder at %s; nothing to build (the seed KB needs "
+                 "../shared/datasets/)", args.root)
         return 0
-    cache = (args.cache_dir or default_cache_dir()).expanduser()
-    args.kb.parent.mkdir(parents=True, exist_ok=True)
-    folders = dataset_folders(args.root, args.datasets)
-    print(f"{len(folders)} datasets, {args.max_trials} trials, {args.time_budget:.0f} s each; "
-          f"KB {args.kb}; cache {cache}", flush=True)
+    kb_path = args.kb or args.out / "seed_kb.sqlite"
+    export_path = args.export or args.out / "seed_kb.json"
+    kb_path.parent.mkdir(parents=True, exist_ok=True)
+    folders = harness.dataset_folders(args.root, args.datasets)
+    log.info("%d datasets, %d trials, %.0f s each; KB %s; cache %s", len(folders),
+             args.max_trials, args.time_budget, kb_path, args.cache)
     if not args.export_only:
-        everything = dataset_folders(args.root, None)  # a dataset's seed is its position
-        seeds = [args.seed if args.same_seed else args.seed + everything.index(f)
+        everything = [p.name for p in harness.dataset_folders(args.root)]  # seed = position
+        seeds = [args.seed if args.same_seed else args.seed + everything.index(f.name)
                  for f in folders]
-        build(folders, args.kb, cache, args.max_trials, args.time_budget, seeds)
-    export(args.kb, args.out)
+        build(folders, kb_path, args.cache, args.max_trials, args.time_budget, seeds,
+              harness.quick_space() if args.quick else None)
+    export(kb_path, export_path)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,42 +7,46 @@ own checkpoint on the test split (which no trial saw), so the gap ``val - test``
 per trial and for the chosen one. Resumable: finished (dataset, seed) pairs are read back
 from the CSV and skipped.
 
-    python benchmarks/selection_bias.py --datasets bccd_wbc3 gtsrb_signs10 --seeds 0 1
+    transfer-automl benchmark selection_bias --datasets bccd_wbc3 gtsrb_signs10 --seeds 0 1
 
-Writes ``benchmarks/results/selection_bias.csv`` and ``selection_bias.md``.
+Writes ``selection_bias.csv`` and ``selection_bias.md``. ``--quick``: the generated
+``colours`` dataset, seed 0, a 2-trial search in a 64-px space.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import functools
 import logging
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared" / "datasets"
+from benchmarks import harness
+
 FIELDS = ["dataset", "seed", "trial", "state", "fidelity", "origin", "val", "test", "chosen",
           "exported_test", "n_val", "n_test", "commit"]
+QUICK = {"datasets": ["colours"], "seeds": [0], "max_trials": 2, "time_budget": 120.0}
+log = logging.getLogger("benchmarks.selection_bias")
 
 
-def commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=HERE).stdout.strip()
+def configure(parser) -> None:
+    harness.add_datasets(parser, ["bccd_wbc3", "gtsrb_signs10", "busi_breast_ultrasound",
+                                  "elpv_solar_cells"])
+    harness.add_seeds(parser, [0, 1])
+    parser.add_argument("--max-trials", type=int, default=12)
+    parser.add_argument("--time-budget", type=float, default=600)
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the Markdown table from the CSV, run nothing")
 
 
 def trial_test_scores(result, cache: Path) -> dict[str, float]:
     """Test accuracy of every scored trial's own checkpoint."""
     from transfer_automl.data import load_manifest
     from transfer_automl.restore import restore
-    from transfer_automl.training import trial_classifier
-    from transfer_automl.training import image_dataset
+    from transfer_automl.training import image_dataset, trial_classifier
 
     out, backbones, data = {}, {}, None
     for row in result.leaderboard:
@@ -63,49 +67,40 @@ def trial_test_scores(result, cache: Path) -> dict[str, float]:
     return out
 
 
-def run_pair(name: str, seed: int, args, cache: Path) -> list[dict]:
-    from transfer_automl import fit_auto
-
-    result = fit_auto(SHARED / name, max_trials=args.max_trials, time_budget_s=args.time_budget,
-                      seed=seed, kb=False, cache_dir=cache, keep_checkpoints=None)
-    tests = trial_test_scores(result, cache)
-    chosen = result.leaderboard[0]["trial"]
+def run_pair(folder: Path, seed: int, args) -> list[dict]:
+    """One search on ``folder`` and the test score of every trial it scored; its csv rows."""
     from transfer_automl.data import load_dataset
 
-    data = load_dataset(SHARED / name, seed=seed, workdir=cache / "datasets")
+    cache = args.cache
+    result = harness.search(folder, max_trials=args.max_trials,
+                            time_budget_s=args.time_budget, seed=seed, kb=False,
+                            cache_dir=cache, keep_checkpoints=None,
+                            space=harness.quick_space() if args.quick else None)
+    tests = trial_test_scores(result, cache)
+    chosen = result.leaderboard[0]["trial"]
+    data = load_dataset(folder, seed=seed, workdir=cache / "datasets")
     n_test, n_val = len(data.test), len(data.train) + len(data.val)
-    rows = []
-    for row in result.leaderboard:
-        rows.append({"dataset": name, "seed": seed, "trial": row["trial"], "state": row["status"],
-                     "fidelity": row["fidelity"], "origin": row["origin"],
-                     "val": row.get("score"), "test": tests.get(row["trial"]),
-                     "chosen": row["trial"] == chosen, "exported_test": result.test_score,
-                     "n_val": n_val, "n_test": n_test, "commit": commit()})
-    return rows
-
-
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path) as f:
-        return list(csv.DictReader(f))
+    commit = harness.commit()
+    return [{"dataset": folder.name, "seed": seed, "trial": row["trial"], "state": row["status"],
+             "fidelity": row["fidelity"], "origin": row["origin"], "val": row.get("score"),
+             "test": tests.get(row["trial"]), "chosen": row["trial"] == chosen,
+             "exported_test": result.test_score, "n_val": n_val, "n_test": n_test,
+             "commit": commit} for row in result.leaderboard]
 
 
 @functools.lru_cache(maxsize=None)
-def holdout_size(name: str, seed: int) -> int:
+def holdout_size(folder: Path, seed: int, cache: Path) -> int:
     """Images of the validation split: what an augmented (images-fidelity) trial is scored on."""
-    from transfer_automl.api import default_cache_dir
     from transfer_automl.data import load_dataset
 
-    data = load_dataset(SHARED / name, seed=seed, workdir=Path(default_cache_dir()) / "datasets")
-    return len(data.val)
+    return len(load_dataset(folder, seed=seed, workdir=cache / "datasets").val)
 
 
 def scored_on(row: dict) -> int:
     """How many images a trial's validation score counts: every training + validation image
     under cross-validation, the validation split alone for augmented trials."""
     if row["fidelity"] == "images":
-        return holdout_size(row["dataset"], int(row["seed"]))
+        return holdout_size(row["folder"], int(row["seed"]), row["cache"])
     return int(row["n_val"])
 
 
@@ -127,8 +122,9 @@ def t_interval(values: list[float]) -> str:
     return f"{v.mean():+.3f} [{v.mean() - half:+.3f}, {v.mean() + half:+.3f}]"
 
 
-def report(rows: list[dict], out: Path, command: str) -> None:
-    scored = [r for r in rows if r["val"] not in ("", None) and r["test"] not in ("", None)]
+def report(rows: list[dict], out: Path, args) -> None:
+    scored = [{**r, "folder": harness.resolve(r["dataset"], args.root), "cache": args.cache}
+              for r in rows if r["val"] not in ("", None) and r["test"] not in ("", None)]
     gaps = np.array([float(r["val"]) - float(r["test"]) for r in scored])
     chosen = [r for r in scored if r["chosen"] == "True"]
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -136,7 +132,7 @@ def report(rows: list[dict], out: Path, command: str) -> None:
     lines = ["# Selection bias: validation minus test accuracy, per trial and for the chosen one\n",
              f"Commit(s) {', '.join(commits)}; written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
              f"on {platform.node()} ({os.cpu_count()} cores, load average {load}). "
-             f"Command: `{command}`\n",
+             f"Command: `{args.command}`\n",
              "Each trial's own checkpoint is scored on the test split (never seen by any "
              "trial). Validation is 5-fold CV over training + validation images for trials on "
              "cached features or activations, the validation split for augmented trials. "
@@ -170,52 +166,29 @@ def report(rows: list[dict], out: Path, command: str) -> None:
                   f"90th percentile {q[1]:+.3f}, 95th {q[2]:+.3f}, max {q[3]:+.3f}.",
                   f"Chosen trials ({len(chosen)}): mean gap with 95% t-interval "
                   f"{t_interval([float(r['val']) - float(r['test']) for r in chosen])}."]
-    out.write_text("\n".join(lines) + "\n")
+    harness.write_report(out, lines)
 
 
-def main() -> None:
+def run(args) -> int:
     """Run the missing (dataset, seed) pairs, or with ``--report-only`` rewrite the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["bccd_wbc3", "gtsrb_signs10",
-                                                          "busi_breast_ultrasound",
-                                                          "elpv_solar_cells"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--max-trials", type=int, default=12)
-    parser.add_argument("--time-budget", type=float, default=600)
-    parser.add_argument("--results", type=Path, default=HERE / "results" / "selection_bias.csv")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the Markdown table from the CSV, run nothing")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    if not SHARED.is_dir():
-        raise SystemExit(f"{SHARED} not found: the shared datasets are needed")
-    from transfer_automl.api import default_cache_dir
-
-    cache = Path(default_cache_dir())
-    command = (f"python benchmarks/selection_bias.py --datasets {' '.join(args.datasets)} "
-               f"--seeds {' '.join(map(str, args.seeds))} --max-trials {args.max_trials} "
-               f"--time-budget {args.time_budget:g}")
-    rows = read_rows(args.results)
+    table = harness.result_rows(args, "selection_bias.csv", FIELDS)
     if args.report_only:
-        report(rows, args.results.with_suffix(".md"), command)
-        return
-    done = {(r["dataset"], int(r["seed"])) for r in rows}
+        report(table.read(), args.out / "selection_bias.md", args)
+        return 0
     for seed in args.seeds:
         for name in args.datasets:
-            if (name, seed) in done:
+            folder = harness.resolve(name, args.root)
+            if folder is None:
+                raise SystemExit(f"dataset {name!r} not found under {args.root}")
+            with table.locked():
+                done = table.done(lambda r: (r["dataset"], int(r["seed"])))
+            if (folder.name, seed) in done:
                 continue
             t0 = time.monotonic()
-            new = run_pair(name, seed, args, cache)
-            write_header = not args.results.exists()
-            with open(args.results, "a", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=FIELDS)
-                if write_header:
-                    writer.writeheader()
-                writer.writerows(new)
-            rows += [{k: str(v) for k, v in r.items()} for r in new]
-            report(rows, args.results.with_suffix(".md"), command)
-            print(f"{name} seed {seed}: {time.monotonic() - t0:.0f} s", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+            new = run_pair(folder, seed, args)
+            with table.locked():
+                table.append(new)
+                rows = table.read()
+            report(rows, args.out / "selection_bias.md", args)
+            log.info("%s seed %s: %.0f s", name, seed, time.monotonic() - t0)
+    return 0

@@ -7,100 +7,61 @@ is meaningful on a noisy machine:
 - extraction: image files through the tf.data pipeline (parallel decode, resize, prefetch)
   and the same backbone, exactly as the feature cache computes them.
 
-    python benchmarks/throughput.py [--dataset DIR] [--images 512] [--resolution 224]
+    transfer-automl benchmark throughput [--dataset DIR] [--images 512] [--resolution 224]
 
-Without --dataset it uses ../shared/datasets/food10 if present, else the demo digits.
-Results are appended to benchmarks/results/throughput.md.
+Without --dataset it uses food10 under --root if present, else the demo digits. One line per
+run is appended to ``throughput.md``. ``--quick``: 16 images of the generated ``colours``
+dataset at 64 px.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
 
-import numpy as np
+from benchmarks import harness
+from benchmarks._throughput_probe import Probe, frozen_lite0, sample_paths, timed
 
-ROOT = Path(__file__).resolve().parent
-SHARED = ROOT.parent.parent / "shared" / "datasets" / "food10"
-
-
-def _paths(dataset: Path | None, n: int, cache: Path) -> tuple[list[str], str]:
-    from transfer_automl.data import load_dataset
-    from transfer_automl.demo import write_digits
-
-    source = dataset or (SHARED if SHARED.exists() else write_digits(cache / "demo" / "digits"))
-    data = load_dataset(source, workdir=cache / "datasets")
-    paths = list(data.train.paths + data.val.paths + data.test.paths)[:n]
-    return paths, str(source)
+QUICK = {"datasets": ["colours"], "images": 16, "resolution": 64}
+HEADER = ("| date | dataset | images | px | forward img/s | extraction img/s | ratio |\n"
+          "|---|---|---|---|---|---|---|\n")
+log = logging.getLogger("benchmarks.throughput")
 
 
-def _timed(fn, repeats: int = 2) -> float:
-    """Best of ``repeats`` wall-clock runs (after the caller's warm-up)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=None)
+def configure(parser) -> None:
+    harness.add_datasets(parser, None, "one dataset name under --root, or a folder")
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
 
-    import tensorflow as tf
-    from pretrained import load_backbone
 
-    from transfer_automl.api import default_cache_dir
-    from transfer_automl.space import default_space
-    from transfer_automl.training._assemble import frozen_part
-    from transfer_automl.training import image_dataset
+def _source(args) -> Path:
+    from transfer_automl.demo import write_digits
 
-    cache = args.cache_dir or default_cache_dir()
-    paths, source = _paths(args.dataset, args.images, cache)
-    backbone = load_backbone("efficientnet_lite0", cache_dir=cache / "backbones")
-    config = {**default_space().default, "resolution": args.resolution}
-    model = frozen_part(backbone, config)
-    run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    if args.datasets:
+        if len(args.datasets) > 1:
+            raise SystemExit(f"--dataset: expected one dataset, got {args.datasets}")
+        found = harness.resolve(args.datasets[0], args.root)
+        if found is None:
+            raise SystemExit(f"--dataset: {args.datasets[0]!r} not found under {args.root}")
+        return found
+    return harness.resolve("food10", args.root) or write_digits(args.cache / "demo" / "digits")
 
-    n = len(paths)
-    rng = np.random.default_rng(0)
-    batches = [tf.constant(rng.uniform(0, 255, (min(args.batch, n - i), args.resolution,
-                                                 args.resolution, 3)).astype(np.float32))
-               for i in range(0, n, args.batch)]
-    pipeline = image_dataset(paths, None, args.resolution, args.batch)
 
-    def forward():
-        for b in batches:
-            run(b).numpy()
-
-    def extract():
-        for x, _ in pipeline:
-            run(x).numpy()
-
-    forward(); extract()  # warm-up: tracing, file cache, thread pools
-    t_forward, t_extract = _timed(forward), _timed(extract)
-    fwd, ext = n / t_forward, n / t_extract
-    line = (f"| {time.strftime('%Y-%m-%d')} | {Path(source).name} | {n} | {args.resolution} | "
+def run(args) -> int:
+    source = _source(args)
+    paths = sample_paths(source, args.images, args.cache)
+    probe = Probe(frozen_lite0(args.cache, args.resolution), paths, args.resolution,
+                  args.batch)
+    probe.forward(); probe.extraction()  # warm-up: tracing, file cache, thread pools
+    n = probe.n
+    fwd = n / timed(probe.forward, repeats=2)
+    ext = n / timed(probe.extraction, repeats=2)
+    log.info("forward (in-memory tensors): %.1f images/s", fwd)
+    log.info("extraction (files -> tf.data -> backbone): %.1f images/s", ext)
+    log.info("ratio extraction/forward: %.3f", ext / fwd)
+    line = (f"| {time.strftime('%Y-%m-%d')} | {source.name} | {n} | {args.resolution} | "
             f"{fwd:.1f} | {ext:.1f} | {ext / fwd:.3f} |")
-    print(f"forward (in-memory tensors): {fwd:.1f} images/s")
-    print(f"extraction (files -> tf.data -> backbone): {ext:.1f} images/s")
-    print(f"ratio extraction/forward: {ext / fwd:.3f}")
-    out = ROOT / "results" / "throughput.md"
-    if not out.exists():
-        out.write_text("| date | dataset | images | px | forward img/s | extraction img/s | ratio |\n"
-                       "|---|---|---|---|---|---|---|\n")
-    with out.open("a") as handle:
-        handle.write(line + "\n")
-
-
-if __name__ == "__main__":
-    main()
+    harness.append_section(args.out / "throughput.md", line, HEADER)
+    return 0

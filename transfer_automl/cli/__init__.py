@@ -16,6 +16,7 @@ from transfer_automl.cli import display
 from transfer_automl.cli.kb import kb_app
 from transfer_automl.cli.server import serve, token_app
 from transfer_automl.cli.ablation import ablate
+from transfer_automl.cli.benchmark import benchmark_app
 from transfer_automl.cli.tracking import history, restore
 from transfer_automl.errors import TransferAutoMLError
 
@@ -24,6 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Automatic transfer learning for image folders.")
 app.add_typer(kb_app, name="kb")
 app.add_typer(token_app, name="token")
+app.add_typer(benchmark_app, name="benchmark")
 app.command()(serve)
 app.command()(history)
 app.command()(restore)

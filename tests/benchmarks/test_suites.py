@@ -1,0 +1,172 @@
+"""One smoke test per benchmark suite: its ``--quick`` run end to end into ``tmp_path``.
+
+Each asserts real outputs (CSV rows with the suite's columns, the Markdown report) and, for
+the resumable suites, that a second run skips the units already done. Data is generated
+(``benchmarks.harness.write_quick_datasets``), so nothing needs ``../shared/datasets``.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+
+import pytest
+
+import benchmarks
+from benchmarks import harness
+
+SPARK = shutil.which("java") is not None
+try:
+    import pyspark  # noqa: F401
+except ImportError:
+    SPARK = False
+
+
+@pytest.fixture()
+def quick(tmp_path, cache_root):
+    """Run a suite's quick mode into ``tmp_path`` on the session cache; its exit code."""
+    def run(name: str, *extra: str) -> int:
+        return benchmarks.run(name, ["--quick", "--out", str(tmp_path),
+                                     "--cache-dir", str(cache_root), *extra])
+    return run
+
+
+def rows(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_suite_is_registered_with_a_description():
+    assert set(benchmarks.SUITES) >= {"warm_start_loo", "cost_aware", "spark_async",
+                                      "cv_fold_leak", "selection_bias", "rescore_exact_kb",
+                                      "spine_vs_baseline", "throughput", "build_seed_kb",
+                                      "meta_dataset"}
+    for name in benchmarks.SUITES:
+        assert benchmarks.describe(name)
+        for option in ("--quick", "--out", "--resume"):
+            assert option in harness.build_parser(name, benchmarks.suite(name)).format_help()
+
+
+def test_result_rows_resume_lock_and_new_columns(tmp_path):
+    table = harness.ResultRows(tmp_path / "r.csv", ("a", "b"))
+    with table.locked():
+        table.append([{"a": 1, "b": 2, "ignored": 3}])
+    assert table.done(lambda r: r["a"]) == {"1"}
+    wider = harness.ResultRows(tmp_path / "r.csv", ("a", "b", "c"))
+    wider.append([{"a": 4, "b": 5, "c": 6}])
+    assert wider.read() == [{"a": "1", "b": "2", "c": ""}, {"a": "4", "b": "5", "c": "6"}]
+    assert wider.set_aside() == tmp_path / "r.csv.bak" and wider.read() == []
+
+
+def test_command_line_drops_a_shard():
+    line = harness.command_line("warm_start_loo", ["--shard", "1/2", "--seeds", "0"],
+                                ("--shard",))
+    assert line == "transfer-automl benchmark warm_start_loo --seeds 0"
+    assert harness.Stamp.now().cpus >= 1
+
+
+def test_throughput(quick, tmp_path):
+    assert quick("throughput") == 0
+    lines = (tmp_path / "throughput.md").read_text().splitlines()
+    assert lines[0].startswith("| date | dataset |") and "| colours | 16 | 64 |" in lines[-1]
+
+
+def test_cv_fold_leak_resumes(quick, tmp_path):
+    assert quick("cv_fold_leak") == 0
+    first = rows(tmp_path / "cv_fold_leak.csv")
+    assert list(first[0]) == ["dataset", "n", "pooling", "labels", "weight_decay",
+                              "from_zeros", "chained", "gap"]
+    assert len(first) == 2 * 2 * 2  # pooling x labels x weight decays
+    real = [r for r in first if r["labels"] == "real"]
+    assert min(float(r["from_zeros"]) for r in real) > 0.8  # colours are easy
+    assert "Weakest penalty" in (tmp_path / "cv_fold_leak.md").read_text()
+    assert quick("cv_fold_leak") == 0  # the dataset is done: nothing re-run
+    assert rows(tmp_path / "cv_fold_leak.csv") == first
+
+
+def test_cost_aware(quick, tmp_path):
+    assert quick("cost_aware") == 0
+    text = (tmp_path / "cost_aware.md").read_text()
+    for section in ("a. Head-trial cost", "b. Extraction vs raw forward", "c. Equal wall-clock"):
+        assert section in text
+    assert "| cache + schedule | 1 (" in text and "Command: `transfer-automl benchmark" in text
+
+
+def test_selection_bias_resumes(quick, tmp_path):
+    assert quick("selection_bias") == 0
+    first = rows(tmp_path / "selection_bias.csv")
+    assert list(first[0]) == ["dataset", "seed", "trial", "state", "fidelity", "origin", "val",
+                              "test", "chosen", "exported_test", "n_val", "n_test", "commit"]
+    assert len(first) == 2 and sum(r["chosen"] == "True" for r in first) == 1
+    assert all(r["test"] for r in first if r["val"])  # every scored trial has a test score
+    assert "| colours | 0 |" in (tmp_path / "selection_bias.md").read_text()
+    assert quick("selection_bias") == 0
+    assert rows(tmp_path / "selection_bias.csv") == first
+
+
+def test_warm_start_loo_resumes(quick, tmp_path):
+    assert quick("warm_start_loo") == 0
+    first = rows(tmp_path / "warm_start_loo.csv")
+    assert tuple(first[0]) == benchmarks.suite("warm_start_loo").FIELDS
+    assert {(r["dataset"], r["mode"]) for r in first} == {("colours", "auto"),
+                                                         ("colours", "none")}
+    report = (tmp_path / "warm_start_loo.md").read_text()
+    assert "| colours | 0 |" in report and "## Anytime" in report
+    assert quick("warm_start_loo") == 0
+    assert rows(tmp_path / "warm_start_loo.csv") == first
+
+
+def test_spine_vs_baseline(quick, tmp_path):
+    assert quick("spine_vs_baseline") == 0
+    text = (tmp_path / "spine_vs_baseline.md").read_text()
+    assert text.splitlines()[-1].startswith("| colours | ") and "| True |" in text
+
+
+def test_build_seed_kb_then_rescore(quick, tmp_path):
+    import json
+
+    assert quick("build_seed_kb") == 0
+    doc = json.loads((tmp_path / "seed_kb.json").read_text())
+    assert [d["name"] for d in doc["datasets"]] == ["colours"] and len(doc["trials"]) == 1
+    assert quick("rescore_exact_kb", str(tmp_path / "seed_kb.json")) == 0
+    text = (tmp_path / "rescore_exact_kb.md").read_text()
+    assert "| colours | t000 |" in text and "1 trials re-scored" in text
+    again = json.loads((tmp_path / "seed_kb.json").read_text())
+    assert "score_chained_folds" in again["trials"][0]["extra"]
+
+
+def test_meta_dataset(tmp_path, cache_root, monkeypatch):
+    # build_meta_dataset.py takes no cache option: point the library's default root here
+    home = tmp_path / "xdg"
+    (home / "transfer-automl").mkdir(parents=True)
+    (cache_root / "backbones").mkdir(exist_ok=True)
+    (home / "transfer-automl" / "backbones").symlink_to(cache_root / "backbones")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.delenv("TRANSFER_AUTOML_CACHE", raising=False)
+    assert benchmarks.run("meta_dataset", ["--quick", "--out", str(tmp_path)]) == 0
+    [path] = (tmp_path / "meta_dataset").glob("portfolio_v*.jsonl")
+    [row] = [__import__("json").loads(line) for line in path.read_text().splitlines()]
+    assert row["dataset"] == "colours" and row["config_id"] == "x-l0-160-avg"
+    assert row["state"] == "complete" and row["score"] > 0.8
+
+
+@pytest.mark.skipif(not SPARK, reason="needs pyspark and java")
+def test_spark_async(quick, tmp_path):
+    assert quick("spark_async", "--master", "local[1]", "--parts", "a,b") == 0
+    text = (tmp_path / "spark_async.md").read_text()
+    assert "(a) Asynchronous + early stopping" in text and "(b) Per-trial dispatch" in text
+    assert "**Makespan ratio async+stop / sync:" in text
+
+
+def test_cli_lists_the_suites_and_forwards_options():
+    from typer.testing import CliRunner
+
+    from transfer_automl.cli import app
+
+    result = CliRunner().invoke(app, ["benchmark", "--help"])
+    assert result.exit_code == 0
+    for name in ("warm_start_loo", "throughput", "cv_fold_leak"):
+        assert name in result.output
+    result = CliRunner().invoke(app, ["benchmark", "throughput", "--help"])
+    assert result.exit_code == 0 and "--quick" in result.output and "--images" in result.output
