@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+from transfer_automl import paths
 from transfer_automl.errors import InputError
 
 __all__ = ["default_kb_path", "resolve_url", "make_engine", "utc", "now"]
@@ -19,13 +20,12 @@ def default_kb_path(cache_dir: str | Path | None = None) -> Path:
     """Where the embedded KB lives unless told otherwise.
 
     Args:
-        cache_dir: the cache root; default ``~/.cache/transfer-automl``.
+        cache_dir: the cache root; default :func:`transfer_automl.paths.default_cache_dir`.
 
     Returns:
         ``<cache_dir>/kb.sqlite`` (not created here).
     """
-    root = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "transfer-automl"
-    return root / "kb.sqlite"
+    return paths.cache_dir(cache_dir) / "kb.sqlite"
 
 
 def resolve_url(url_or_path: str | Path | None, create: bool = True) -> str:

@@ -31,7 +31,7 @@ from knowledge_base.models import DatasetRow, GroupRow, RunRow, TrialRow
 from knowledge_base.engine import default_kb_path, make_engine, now, resolve_url, utc
 from knowledge_base.records import (DatasetEntry, GroupEntry, RunEntry, RunStatus, TrialEntry,
                                      clean_json, from_blob, to_blob)
-from transfer_automl.errors import InputError, TransferAutoMLError
+from transfer_automl.errors import InputError, KnowledgeBaseError
 
 __all__ = ["KnowledgeBase", "KnowledgeBaseError", "default_kb_path", "MIGRATIONS_DIR"]
 
@@ -44,10 +44,6 @@ _TRIAL_STATES = ("pending", "running", "complete", "pruned", "failed")
 _TRIAL_FIELDS = {"trial_id": None, "number": 0, "config": {}, "status": "running", "score": None,
                  "best_epoch": None, "metrics": [], "reason": "", "cost": 0.0, "fidelity": "",
                  "origin": "", "prior": None, "parent": None, "extra": None}
-
-
-class KnowledgeBaseError(TransferAutoMLError):
-    """The knowledge base is unusable or was asked for something it does not hold."""
 
 
 class KnowledgeBase:

@@ -87,7 +87,7 @@ def export_json(kb, path: str | Path) -> dict[str, int]:
 
 
 def _load(path: str | Path) -> dict[str, Any]:
-    from knowledge_base.store import KnowledgeBaseError
+    from transfer_automl.errors import KnowledgeBaseError
 
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from pretrained.catalogue import checkpoint_path, get_spec, lite_coefficients
+from transfer_automl import paths
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,9 @@ _FORMAT_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """Return the default backbone cache: ``$XDG_CACHE_HOME`` or ``~/.cache``, then
-    ``transfer-automl/backbones``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "transfer-automl" / "backbones"
+    """Return the default backbone cache: ``backbones`` under the project's cache root
+    (:func:`transfer_automl.paths.default_cache_dir`)."""
+    return paths.default_cache_dir() / "backbones"
 
 
 def file_digest(path: str | Path, length: int = 16) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from transfer_automl.ablation import BASELINE, ablate, variants
 from transfer_automl.errors import InputError
+from transfer_automl.options import TrackingOptions
 from transfer_automl.space import default_space
 
 BASE = {"resolution": 64, "n_dense": 1, "units_1": 64, "dropout_1": 0.3, "batchnorm_1": True,
@@ -43,7 +44,7 @@ def test_variants_take_out_one_component_each():
 def study(tmp_path_factory, cache_root, colour_folder):
     out, runs = tmp_path_factory.mktemp("ablation-out"), tmp_path_factory.mktemp("ablation-runs")
     result = ablate(colour_folder, BASE, COMPONENTS, seeds=(0, 1), cache_dir=cache_root,
-                    runs_dir=runs, out_dir=out)
+                    tracking=TrackingOptions(runs_dir=runs), out_dir=out)
     return result, out, runs
 
 
@@ -86,7 +87,7 @@ def test_baseline_row_is_a_plain_run_of_the_base_config(study, tmp_path, cache_r
 def test_warm_start_is_ablated_as_whole_searches(tmp_path, cache_root, colour_folder):
     result = ablate(colour_folder, BASE, ["warm_start"], seeds=(0,), search_trials=1,
                     kb=str(tmp_path / "kb.sqlite"), cache_dir=cache_root,
-                    runs_dir=tmp_path / "runs", out_dir=tmp_path / "out")
+                    tracking=TrackingOptions(runs_dir=tmp_path / "runs"), out_dir=tmp_path / "out")
     row = result.rows[-1]
     assert row.component.startswith("warm_start")
     assert len(row.scores) == len(row.baseline) == 1 and row.interval is None

@@ -9,14 +9,16 @@ import pytest
 
 from transfer_automl import fit_auto
 from transfer_automl.errors import InputError
+from transfer_automl.options import SearchOptions, TrackingOptions
 from transfer_automl.space import default_space
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory, cache_root, colour_folder):
     space = default_space().fix(resolution=64, epochs=5)
-    return fit_auto(colour_folder, max_trials=3, time_budget_s=600, space=space, seed=0,
-                    kb=False, cache_dir=cache_root, runs_dir=tmp_path_factory.mktemp("runs"))
+    return fit_auto(colour_folder, max_trials=3, time_budget_s=600, seed=0, kb=False,
+                    cache_dir=cache_root, search=SearchOptions(space=space),
+                    tracking=TrackingOptions(runs_dir=tmp_path_factory.mktemp("runs")))
 
 
 def test_result_contract(result):
@@ -74,7 +76,7 @@ def test_export_refuses_a_non_empty_directory(result, tmp_path):
     ({"max_trials": 0}, "max_trials"),
     ({"time_budget_s": -1}, "time_budget_s"),
     ({"executor": "mars"}, "executor"),
-    ({"backbones": ["resnet9000"]}, "backbones"),
+    ({"search": SearchOptions(backbones=["resnet9000"])}, "backbones"),
 ])
 def test_bad_arguments_name_the_parameter(colour_folder, kwargs, match, tmp_path):
     with pytest.raises(InputError, match=match):

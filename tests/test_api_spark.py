@@ -3,6 +3,7 @@
 import pytest
 
 from transfer_automl import fit_auto
+from transfer_automl.options import SearchOptions, TrackingOptions
 from transfer_automl.pruners import Pruner
 from transfer_automl.space import default_space
 
@@ -19,10 +20,11 @@ class StopAfterTwoEpochs(Pruner):
 @pytest.mark.slow
 def test_fit_auto_on_spark_stops_a_trial_early(tmp_path, cache_root, colour_folder):
     space = default_space().fix(resolution=64, epochs=4)
-    result = fit_auto(colour_folder, executor="spark", spark_master="local[2]", max_trials=3,
-                      time_budget_s=600, space=space, kb=False, cache_dir=cache_root,
-                      runs_dir=tmp_path / "runs", pruner=StopAfterTwoEpochs(),
-                      multi_fidelity=False)
+    result = fit_auto(colour_folder, executor="local[2]", max_trials=3, time_budget_s=600,
+                      kb=False, cache_dir=cache_root,
+                      search=SearchOptions(space=space, pruner=StopAfterTwoEpochs(),
+                                           multi_fidelity=False),
+                      tracking=TrackingOptions(runs_dir=tmp_path / "runs"))
     statuses = {row["trial"]: (row["status"], row["reason"]) for row in result.leaderboard}
     assert len(statuses) == 3
     assert statuses["t000"][0] == "complete"

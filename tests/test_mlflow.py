@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from transfer_automl import fit_auto
+from transfer_automl.options import SearchOptions, TrackingOptions
 from transfer_automl.space import default_space
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow logging is optional: pip install "
@@ -18,9 +19,10 @@ def test_a_search_is_mirrored_with_one_nested_run_per_trial(tmp_path, cache_root
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the file store, for a test
     uri = (tmp_path / "mlruns").as_uri()
     space = default_space(["efficientnet_lite0"]).fix(resolution=64, epochs=3)
-    result = fit_auto(colour_folder, max_trials=2, time_budget_s=600, space=space, kb=False,
-                      cache_dir=cache_root, runs_dir=tmp_path / "runs", multi_fidelity=False,
-                      mlflow_uri=uri, mlflow_experiment="colours")
+    result = fit_auto(colour_folder, max_trials=2, time_budget_s=600, kb=False,
+                      cache_dir=cache_root, search=SearchOptions(space=space, multi_fidelity=False),
+                      tracking=TrackingOptions(runs_dir=tmp_path / "runs", mlflow_uri=uri,
+                                               mlflow_experiment="colours"))
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("colours")
     runs = client.search_runs([experiment.experiment_id])
@@ -43,7 +45,7 @@ def test_a_uri_without_mlflow_installed_is_a_clear_error(monkeypatch, colour_fol
     import builtins
 
     from transfer_automl.errors import InputError
-    from transfer_automl.mlflow_log import MlflowLogger
+    from transfer_automl.tracking.mlflow_mirror import MlflowMirror
 
     real_import = builtins.__import__
 
@@ -54,4 +56,4 @@ def test_a_uri_without_mlflow_installed_is_a_clear_error(monkeypatch, colour_fol
 
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
     with pytest.raises(InputError, match="MLflow is not installed"):
-        MlflowLogger("file:///nowhere", "x", "run", {})
+        MlflowMirror("file:///nowhere", "x", "run", {})

@@ -14,6 +14,7 @@ from scipy.stats import binom
 
 from tests.training.test_random_labels import write_random_label_folder
 from transfer_automl import fit_auto
+from transfer_automl.options import SearchOptions, TrackingOptions
 from transfer_automl.space import default_space
 
 TRIALS, N_CLASSES = 8, 7
@@ -25,8 +26,9 @@ def search(tmp_path_factory, cache_root):
                                        n_classes=N_CLASSES, per_class=30)
     space = default_space().fix(backbone="efficientnet_lite0", resolution=224, augment=0.0,
                                 epochs=6)
-    return fit_auto(folder, max_trials=TRIALS, time_budget_s=900, space=space, seed=0,
-                    kb=False, cache_dir=cache_root, runs_dir=tmp_path_factory.mktemp("runs"))
+    return fit_auto(folder, max_trials=TRIALS, time_budget_s=900, seed=0, kb=False,
+                    cache_dir=cache_root, search=SearchOptions(space=space),
+                    tracking=TrackingOptions(runs_dir=tmp_path_factory.mktemp("runs")))
 
 
 def test_search_on_random_labels_reports_chance(search):

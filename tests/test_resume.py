@@ -9,19 +9,20 @@ import time
 
 import pytest
 
-from transfer_automl import fit_auto
+from transfer_automl import TrackingOptions, resume
 from transfer_automl.errors import InputError
 from transfer_automl.run import JOURNAL
 
 SCRIPT = """
 import sys
-from transfer_automl import fit_auto
+from transfer_automl import SearchOptions, TrackingOptions, fit_auto
 from transfer_automl.space import default_space
 if __name__ == "__main__":
     space = default_space().fix(resolution=64, epochs=3)
-    fit_auto(sys.argv[1], max_trials=6, time_budget_s=600, space=space, seed=0, kb=False,
-             cache_dir=sys.argv[2], runs_dir=sys.argv[3], multi_fidelity=False,
-             early_stopping=False)
+    fit_auto(sys.argv[1], max_trials=6, time_budget_s=600, seed=0, kb=False,
+             cache_dir=sys.argv[2],
+             search=SearchOptions(space=space, multi_fidelity=False, early_stopping=False),
+             tracking=TrackingOptions(runs_dir=sys.argv[3]))
 """
 
 
@@ -48,9 +49,11 @@ def test_killed_driver_then_resume(tmp_path, cache_root, colour_folder):
     run_id = journal.parent.name
 
     started = []
-    result = fit_auto(resume=run_id, cache_dir=cache_root, runs_dir=runs, kb=False,
-                      on_event=lambda e: started.append(e.trial.spec.trial_id)
-                      if e.kind == "started" else None)
+    def on_started(event):
+        if event.kind == "started":
+            started.append(event.trial.spec.trial_id)
+    result = resume(run_id, cache_dir=cache_root, kb=False,
+                    tracking=TrackingOptions(runs_dir=runs, trackers=(on_started,)))
     done_before = {b["spec"]["trial_id"]: b["result"]["score"] for b in before}
     assert not set(started) & set(done_before), "a finished trial ran again"
     board = {row["trial"]: row for row in result.leaderboard}
@@ -62,4 +65,5 @@ def test_killed_driver_then_resume(tmp_path, cache_root, colour_folder):
 
 def test_resume_unknown_run_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="no resumable run"):
-        fit_auto(resume="nope", cache_dir=tmp_path, runs_dir=tmp_path / "runs", kb=False)
+        resume("nope", cache_dir=tmp_path, kb=False,
+               tracking=TrackingOptions(runs_dir=tmp_path / "runs"))

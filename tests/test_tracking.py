@@ -11,6 +11,7 @@ import pytest
 from transfer_automl import fit_auto
 from transfer_automl.errors import InputError
 from transfer_automl.history import ROOT, RunHistory, write_history
+from transfer_automl.options import SearchOptions
 from transfer_automl.restore import restore, retune
 from transfer_automl.run import find_run
 from transfer_automl.space import default_space
@@ -25,8 +26,8 @@ def run(tmp_path_factory, cache_root, colour_folder):
     (cache / "backbones").symlink_to(cache_root / "backbones", target_is_directory=True)
     space = default_space(["efficientnet_lite0"]).fix(resolution=64, epochs=3)
     kb = cache / "kb.sqlite"
-    result = fit_auto(colour_folder, max_trials=4, time_budget_s=600, space=space, seed=0,
-                      kb=str(kb), cache_dir=cache)
+    result = fit_auto(colour_folder, max_trials=4, time_budget_s=600, seed=0, kb=str(kb),
+                      cache_dir=cache, search=SearchOptions(space=space))
     return result, cache, kb
 
 

@@ -8,6 +8,7 @@ from knowledge_base import KnowledgeBase
 from tests.conftest import SHARED_DATASETS, write_colour_folder
 from transfer_automl import fit_auto
 from transfer_automl.errors import InputError
+from transfer_automl.options import SearchOptions, TrackingOptions
 from transfer_automl.space import default_space
 
 
@@ -16,15 +17,18 @@ def test_second_dataset_matches_the_first_and_uses_its_priors(tmp_path, cache_ro
                                                               colour_folder):
     kb_path = tmp_path / "kb.sqlite"
     space = default_space().fix(resolution=64, epochs=3)
-    common = dict(max_trials=2, time_budget_s=300, space=space, kb=str(kb_path),
-                  cache_dir=cache_root, runs_dir=tmp_path / "runs", multi_fidelity=False)
-    first = fit_auto(colour_folder, seed=0, **common)
+    common = dict(max_trials=2, time_budget_s=300, kb=str(kb_path), cache_dir=cache_root,
+                  search=SearchOptions(space=space, multi_fidelity=False))
+    first = fit_auto(colour_folder, seed=0, tracking=TrackingOptions(runs_dir=tmp_path / "runs"),
+                     **common)
     assert first.group is None  # empty knowledge base: searched cold
     assert "empty" in first.explanation
 
     similar = write_colour_folder(tmp_path / "similar", seed=1)
     events = []
-    second = fit_auto(similar, seed=0, on_event=events.append, **common)
+    second = fit_auto(similar, seed=0, tracking=TrackingOptions(runs_dir=tmp_path / "runs",
+                                                                trackers=(events.append,)),
+                      **common)
     assert second.group is not None and second.group["neighbours"]
     assert second.group["neighbours"][0]["name"] == colour_folder.name
     origins = [row["origin"] for row in second.leaderboard]
@@ -45,8 +49,7 @@ def test_bad_warm_start_mode(tmp_path, colour_folder):
     with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
         kb.add_dataset("x", "f" * 16, [0.0] * 8)
     with pytest.raises(InputError, match="warm_start"):
-        fit_auto(colour_folder, kb=str(tmp_path / "kb.sqlite"), warm_start="lukewarm",
-                 cache_dir=tmp_path)
+        SearchOptions(warm_start="lukewarm")
 
 
 @pytest.mark.slow
@@ -66,7 +69,8 @@ def test_a_fresh_install_matches_a_known_domain_and_uses_its_priors(tmp_path, ca
     (cache / "backbones").symlink_to(cache_root / "backbones")  # converted once per session
     assert not (cache / "kb.sqlite").exists()
 
-    result = fit_auto(subset, max_trials=1, time_budget_s=600, cache_dir=cache, refit=False)
+    result = fit_auto(subset, max_trials=1, time_budget_s=600, cache_dir=cache,
+                      search=SearchOptions(refit=False))
     assert result.group is not None and not result.group["novel"]
     assert result.group["neighbours"][0]["name"] == "flowers12"
     assert "matched group" in result.explanation

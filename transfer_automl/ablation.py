@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from transfer_automl.errors import InputError
+from transfer_automl.options import SearchOptions, TrackingOptions
 from transfer_automl.space import Config, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -145,9 +146,8 @@ def _space_for(space: SearchSpace, config: Mapping[str, Any]) -> SearchSpace:
 
 def ablate(dataset: Any, base_config: Mapping[str, Any], components: Sequence[str], *,
            seeds: Sequence[int] = (0, 1), executor: Any = "local", n_parallel: int = 1,
-           spark_master: str | None = None, kb: Any = None, search_trials: int = 4,
-           time_budget_s: float = 3600, cache_dir: str | os.PathLike | None = None,
-           runs_dir: str | os.PathLike | None = None, on_event=None,
+           kb: Any = None, search_trials: int = 4, time_budget_s: float = 3600,
+           cache_dir: str | os.PathLike | None = None, tracking: TrackingOptions | None = None,
            out_dir: str | os.PathLike | None = None) -> AblationResult:
     """Leave-one-component-out over ``components`` of ``base_config`` on ``dataset``.
 
@@ -156,60 +156,60 @@ def ablate(dataset: Any, base_config: Mapping[str, Any], components: Sequence[st
         base_config: the configuration to ablate (completed from the default space).
         components: names from :data:`COMPONENTS`.
         seeds: training seeds; every variant trains once per seed.
-        executor, n_parallel, spark_master: where the trials run, as in ``fit_auto``.
+        executor: where the trials run, as in :func:`~transfer_automl.fit_auto`.
+        n_parallel: concurrent trials of the local executor.
         kb: knowledge base of the ``warm_start`` component's searches.
         search_trials: trials of each search of the ``warm_start`` component.
         time_budget_s: wall-clock budget of the configuration trials together.
+        cache_dir: as in :func:`~transfer_automl.fit_auto`.
+        tracking: where runs go and who follows them (``runs_dir`` and ``trackers`` of
+            :class:`~transfer_automl.options.TrackingOptions`; the searches of the
+            ``warm_start`` component use all of it).
         out_dir: where the table (``ablation.md``) and chart (``ablation.png``) go
             (default: the study's run directory).
     """
-    from transfer_automl import api
+    from transfer_automl.api import installed_backbones
     from transfer_automl.data import load_dataset
-    from transfer_automl.trial import TrialContext
-    from transfer_automl.run import RunFiles, new_run_id
+    from transfer_automl.executors import make_executor
+    from transfer_automl.paths import cache_dir as resolve_cache
     from transfer_automl.search import Budget, run_search
+    from transfer_automl.session import create_run, open_session
     from transfer_automl.space import default_space
-    from transfer_automl.study import Study
+    from transfer_automl.tracking import Trackers
+    from transfer_automl.tracking.recorder import RunRecorder
 
     seeds = list(seeds)
     if not seeds:
         raise InputError("seeds: expected at least one seed")
-    cache = Path(cache_dir) if cache_dir is not None else api.default_cache_dir()
-    runs_root = Path(runs_dir) if runs_dir is not None else cache / "runs"
-    space = _space_for(default_space(api._backbones(None)), base_config)
+    tracking = tracking or TrackingOptions()
+    cache = resolve_cache(cache_dir)
+    runs_root = Path(tracking.runs_dir) if tracking.runs_dir is not None else cache / "runs"
+    space = _space_for(default_space(installed_backbones()), base_config)
     base = space.complete(base_config)
     configs = variants(base, components)
     data = load_dataset(dataset, seed=0, workdir=cache / "datasets")
     if not len(data.test):
         raise InputError("ablation needs a test split to score the variants on")
-    files = RunFiles(runs_root / new_run_id())
-    files.run_dir.mkdir(parents=True)
-    data.save_manifest(files.manifest)
-    files.save_settings({"ablation": {"components": list(components), "seeds": seeds,
-                                      "base_config": base}}, space)
-    study = Study(space)
+    files = create_run(runs_root, data, space, {"ablation": {
+        "components": list(components), "seeds": seeds, "base_config": base}})
+    session = open_session(files, data, space, cache, cv_folds=0)
+    study = session.study
     for name, config in configs.items():
         for seed in seeds:
             study.enqueue(config, origin=f"ablation/{name}", seed=seed)
-    context = TrialContext(str(files.manifest), str(files.run_dir),
-                           str(cache / "features"), str(cache / "backbones"), cv_folds=0)
-
-    def record(event) -> None:
-        if event.kind == "finished":
-            files.append(event.trial.spec, event.trial.result, event.elapsed)
-        if on_event is not None:
-            on_event(event)
-
+    # the variants are journalled (restorable), not recorded in the knowledge base
+    trackers = Trackers([RunRecorder(None, data, None, files, study), *tracking.trackers])
     log.info("ablation %s: %d variants x %d seeds", files.run_id, len(configs), len(seeds))
-    run_search(study, api._executor(executor, n_parallel, spark_master), context,
-               Budget(len(configs) * len(seeds), time_budget_s), record, pruner=None)
+    run_search(study, make_executor(executor, n_parallel), session.context,
+               Budget(len(configs) * len(seeds), time_budget_s), trackers, pruner=None)
+    trackers.close("complete")
     scores = _test_scores(study, data, cache)
     baseline = [scores.get((BASELINE, s), math.nan) for s in seeds]
     rows = [AblationRow(BASELINE, baseline, baseline, configs[BASELINE])]
     for name in components:
         if name == WARM_START:
-            rows.append(_warm_start_row(dataset, base, seeds, kb, search_trials, executor,
-                                        n_parallel, spark_master, cache, runs_root, on_event))
+            rows.append(_warm_start_row(dataset, seeds, kb, search_trials, executor,
+                                        n_parallel, cache, tracking))
         else:
             rows.append(AblationRow(name, [scores.get((name, s), math.nan) for s in seeds],
                                     baseline, configs[name]))
@@ -225,10 +225,7 @@ def ablate(dataset: Any, base_config: Mapping[str, Any], components: Sequence[st
 
 def _test_scores(study, data, cache: Path) -> dict[tuple[str, int], float]:
     """Test accuracy of every finished variant trial's model, keyed by (component, seed)."""
-    import numpy as np
-
-    from transfer_automl.training import trial_classifier
-    from transfer_automl.training import image_dataset
+    from transfer_automl.trial_model import split_accuracy, trial_model
 
     out, backbones = {}, {}
     for record in study.finished:
@@ -238,25 +235,22 @@ def _test_scores(study, data, cache: Path) -> dict[tuple[str, int], float]:
                         spec.origin, result.reason if result else "no result")
             continue
         config = dict(spec.config)
-        model = trial_classifier(config, len(data.class_names), result.artifact, backbones,
-                                 cache / "backbones")
-        hits = 0
-        for images, labels in image_dataset(data.test.paths, data.test.labels,
-                                            config["resolution"], 64):
-            hits += int(np.sum(np.argmax(model(images, training=False), -1) == labels.numpy()))
-        out[(spec.origin.split("/", 1)[1], spec.seed)] = hits / len(data.test)
+        model = trial_model(config, result.artifact, len(data.class_names),
+                            backbone_cache=cache / "backbones", backbones=backbones)
+        out[(spec.origin.split("/", 1)[1], spec.seed)] = split_accuracy(
+            model, data.test, config["resolution"])
     return out
 
 
-def _warm_start_row(dataset, base, seeds, kb, search_trials, executor, n_parallel,
-                    spark_master, cache, runs_root, on_event) -> AblationRow:
+def _warm_start_row(dataset, seeds, kb, search_trials, executor, n_parallel, cache,
+                    tracking) -> AblationRow:
     """Searches with the KB warm start (the baseline here) against searches without it."""
     from transfer_automl.api import fit_auto
 
     def search(mode: str, seed: int) -> float:
-        result = fit_auto(dataset, max_trials=search_trials, warm_start=mode, kb=kb, seed=seed,
-                          executor=executor, n_parallel=n_parallel, spark_master=spark_master,
-                          cache_dir=cache, runs_dir=runs_root, on_event=on_event)
+        result = fit_auto(dataset, max_trials=search_trials, kb=kb, seed=seed,
+                          executor=executor, cache_dir=cache, tracking=tracking,
+                          search=SearchOptions(warm_start=mode, n_parallel=n_parallel))
         return result.test_score if result.test_score is not None else math.nan
 
     with_warm = [search("auto", s) for s in seeds]

@@ -29,3 +29,24 @@ class TrialPruned(TrialError):
 
 class NonFiniteLoss(TrialError):
     """The training loss became NaN or infinite."""
+
+
+class SearchFailed(TransferAutoMLError):
+    """No trial produced a model; the message lists why the trials failed."""
+
+
+class KnowledgeBaseError(TransferAutoMLError):
+    """The knowledge base is unusable or was asked for something it does not hold."""
+
+
+class UnusableImage(TransferAutoMLError):
+    """A file is not a usable image; ``str(exc)`` is the reason shown in the data report
+    (ingestion skips the file and goes on)."""
+
+
+class UploadError(TransferAutoMLError):
+    """The upload server refuses an upload; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail

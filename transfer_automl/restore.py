@@ -57,22 +57,16 @@ class RestoredTrial:
     def export(self, out_dir: str | os.PathLike):
         """Write this trial's model like ``FitResult.export`` (SavedModel + labels + metadata)
         and return it loaded (:class:`~transfer_automl.export.ExportedModel`)."""
-        from pretrained import load_backbone
-
         from transfer_automl.data import load_manifest
-        from transfer_automl.export import ExportedModel, save_classifier
-        from transfer_automl.training import build_classifier
+        from transfer_automl.trial_model import export_trial
 
         data = load_manifest(self.files.manifest)
-        config = dict(self.spec.config)
-        backbone = load_backbone(config["backbone"], cache_dir=self.cache_dir / "backbones")
-        model = build_classifier(backbone, config, len(data.class_names), str(self.checkpoint))
-        metadata = {"run_id": self.run_id, "backbone": backbone.spec.name, "config": config,
+        metadata = {"run_id": self.run_id, "backbone": self.spec.config["backbone"],
                     "trial": self.spec.trial_id, "parent": self.spec.parent,
-                    "val_score": self.result.score, "class_names": list(data.class_names),
-                    "data_report": data.report.to_dict(), "restored": True}
-        return ExportedModel(save_classifier(model, config["resolution"], out_dir,
-                                             data.class_names, metadata))
+                    "val_score": self.result.score, "data_report": data.report.to_dict(),
+                    "restored": True}
+        return export_trial(self.spec.config, self.checkpoint, data.class_names, out_dir,
+                            backbone_cache=self.cache_dir / "backbones", metadata=metadata)
 
 
 def restore(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = None,
@@ -82,9 +76,9 @@ def restore(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = 
     Raises:
         InputError: the run or the trial does not exist.
     """
-    from transfer_automl.api import default_cache_dir
+    from transfer_automl.paths import cache_dir as resolve_cache
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = resolve_cache(cache_dir)
     files = find_run(Path(runs_dir) if runs_dir is not None else cache / "runs", run_id)
     entries, _ = files.journal()
     for spec, result in entries:
@@ -112,9 +106,10 @@ def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = N
     Returns:
         The child trial, restorable like any other.
     """
-    from transfer_automl import warmstart
+    from transfer_automl.planning import open_kb
+    from transfer_automl.tracking.recorder import record_child
     from transfer_automl.trial import TrialContext
-    from transfer_automl.space import exact_solvable, fidelity
+    from transfer_automl.space import Fidelity, exact_solvable, fidelity
     from transfer_automl.training import TrialRunner
 
     parent = restore(run_id, trial_id, runs_dir=runs_dir, cache_dir=cache_dir)
@@ -135,22 +130,23 @@ def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = N
     # The child validates on the split its starting weights were trained against: the
     # parent's first cross-validation fold (same fold count and seed), or the holdout split.
     parent_folds = int(parent.result.extra.get("cv_folds", 0))
-    if parent_folds and fidelity(config) == "images":
+    if parent_folds and fidelity(config) is Fidelity.IMAGES:
         raise InputError(f"retune: {trial_id} was cross-validated, so its weights have seen "
                          "the validation images; an augmented retune (scored on them) would "
                          "overstate itself. Retune without augmentation.")
     context = TrialContext(str(parent.files.manifest), str(parent.files.run_dir),
                            str(parent.cache_dir / "features")
-                           if settings.get("feature_cache", True) else "",
+                           if settings.get("search", settings).get("feature_cache", True)
+                           else "",
                            str(parent.cache_dir / "backbones"), cv_folds=parent_folds,
                            cv_max_images=10**9, cv_max_feature_images=10**9,
                            fold_seed=int(parent.result.extra.get("cv_seed", parent.spec.seed)))
     log.info("retuning %s of run %s as %s with %s", trial_id, run_id, spec.trial_id, changes)
     result = TrialRunner(context).run(spec, on_epoch or (lambda metrics: None))
     parent.files.append(spec, result, elapsed)
-    store = warmstart.open_kb(kb, parent.cache_dir)
+    store = open_kb(kb, parent.cache_dir)
     if store is not None:
-        warmstart.record_child(store, run_id, spec, result)
+        record_child(store, run_id, spec, result)
     if result.state == TrialState.FAILED:
         log.warning("retune %s failed: %s", spec.trial_id, result.reason)
     return replace(parent, spec=spec, result=result)

@@ -58,3 +58,32 @@ class FitResult:
             raise InputError(f"{out} exists and is not empty; choose a new directory to export to")
         shutil.copytree(self.model.path, out, dirs_exist_ok=True)
         return out
+
+
+def explain(study, best, planned: str, refit: bool) -> str:
+    """A few sentences on how ``best`` was found: what the knowledge base contributed
+    (``planned``), what the trials did, and whether the exported model was refit."""
+    return planned + ". " + _trials(study, best) + (_refit_note(best) if refit else "")
+
+
+def _refit_note(best) -> str:
+    if best.spec.config["optimizer"] == "lbfgs":
+        return " Solved again on training + validation images before export."
+    return (f" Refit on training + validation images for {best.result.best_epoch}"
+            " epochs before export.")
+
+
+def _trials(study, best) -> str:
+    states = [r.state.value for r in study.trials.values()]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+    cfg = best.spec.config
+    head = "a linear head" if cfg["n_dense"] == 0 else f"a {cfg['n_dense']}-layer MLP head"
+    if cfg["optimizer"] == "lbfgs":
+        head += " solved exactly (L-BFGS)"
+    tuning = ("the backbone frozen" if cfg["unfrozen_blocks"] == 0
+              else f"the top {cfg['unfrozen_blocks']} backbone blocks fine-tuned")
+    return (f"{len(states)} trials ({counts}). Best: trial {best.spec.trial_id} "
+            f"(from {best.spec.origin}), {head} on {cfg['backbone']} at "
+            f"{cfg['resolution']} px with {tuning}, validation accuracy "
+            f"{best.result.score:.4f}" + (
+                "." if cfg["optimizer"] == "lbfgs" else f" at epoch {best.result.best_epoch}."))

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from transfer_automl.executors.base import Executor
-from transfer_automl.trial import TrialContext
 from transfer_automl.pruners.base import Pruner
 from transfer_automl.study import Study, TrialRecord
-from transfer_automl.trial import EpochMetrics, TrialResult
+from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, TrialSpec
 
 log = logging.getLogger(__name__)
+
+
+class EventKind(str, enum.Enum):
+    """What a :class:`SearchEvent` reports (equal to its value as a string)."""
+
+    PLANNED = "planned"
+    STARTED = "started"
+    EPOCH = "epoch"
+    FINISHED = "finished"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
 class SearchEvent:
     """Something the user may want to see: the plan, a trial started, an epoch, a trial ended."""
 
-    kind: str  # "planned" | "started" | "epoch" | "finished"
+    kind: EventKind
     trial: TrialRecord | None
     study: Study
     elapsed: float
@@ -52,7 +64,9 @@ class Budget:
 
 def run_search(study: Study, executor: Executor, context: TrialContext, budget: Budget,
                on_event: Callback | None = None, poll_s: float = 0.5,
-               pruner: Pruner | None = None) -> None:
+               pruner: Pruner | None = None,
+               finale: Callable[[Study], Sequence[TrialSpec]] | None = None
+               ) -> dict[str, TrialResult]:
     """Run trials until the trial budget is spent or time is up, then wait for the rest.
 
     Args:
@@ -63,8 +77,14 @@ def run_search(study: Study, executor: Executor, context: TrialContext, budget: 
         on_event: called with every :class:`SearchEvent`.
         poll_s: how long one poll of the executor waits for events.
         pruner: decides after each epoch whether a running trial stops early.
+        finale: given the finished study, the specs of trials to run after the search on
+            the same executor (the refit of the best configuration): outside the study and
+            the trial budget, never pruned, killed only by ``budget.trial_timeout_s``.
+
+    Returns:
+        The results of the finale's trials, by trial id.
     """
-    _Driver(study, executor, budget, on_event, pruner).run(context, poll_s)
+    return _Driver(study, executor, budget, on_event, pruner).run(context, poll_s, finale)
 
 
 class _Driver:
@@ -80,18 +100,41 @@ class _Driver:
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
-    def run(self, context: TrialContext, poll_s: float) -> None:
+    def _emit(self, kind: EventKind, record: TrialRecord) -> None:
+        self.emit(SearchEvent(kind, record, self.study, self.elapsed()))
+
+    def run(self, context: TrialContext, poll_s: float, finale=None) -> dict[str, TrialResult]:
         self.executor.start(context)
         try:
             while True:
                 self._fill_slots()
                 if not self.study.running:
-                    return
+                    break
                 for event in self.executor.poll(poll_s):
                     self._route(event)
                 self._enforce()
+            return self._run_after(list(finale(self.study)) if finale else [], poll_s)
         finally:
             self.executor.close()
+
+    def _run_after(self, specs: list[TrialSpec], poll_s: float) -> dict[str, TrialResult]:
+        """Run ``specs`` outside the study, as many at once as the executor has slots."""
+        waiting, running, results = list(specs), {}, {}
+        while waiting or running:
+            while waiting and len(running) < self.executor.n_slots:
+                spec = waiting.pop(0)
+                self.executor.submit(spec)
+                running[spec.trial_id] = time.monotonic()
+            for event in self.executor.poll(poll_s):
+                if isinstance(event, TrialResult) and event.trial_id in running:
+                    del running[event.trial_id]
+                    results[event.trial_id] = event
+            limit = self.budget.trial_timeout_s
+            for trial_id, started in list(running.items()):
+                if limit and time.monotonic() - started > limit:
+                    self.executor.kill(trial_id, f"timed out after {limit:.0f} s")
+                    running[trial_id] = float("inf")  # killed once; its result follows
+        return results
 
     def _fill_slots(self) -> None:
         study = self.study
@@ -100,7 +143,7 @@ class _Driver:
                and len(study.trials) < self.budget.max_trials):
             spec = study.ask()
             self.executor.submit(spec)
-            self.emit(SearchEvent("started", study.trials[spec.trial_id], study, self.elapsed()))
+            self._emit(EventKind.STARTED, study.trials[spec.trial_id])
 
     def _route(self, event) -> None:
         study = self.study
@@ -109,14 +152,14 @@ class _Driver:
             if record is None or record.state.finished:
                 return
             study.report(event)
-            self.emit(SearchEvent("epoch", record, study, self.elapsed()))
+            self._emit(EventKind.EPOCH, record)
             if self.pruner is not None and event.trial_id not in self.stopping:
                 reason = self.pruner.prune(record, study.finished)
                 if reason:
                     self._stop(event.trial_id, reason)
         elif isinstance(event, TrialResult):
             study.tell(event)
-            self.emit(SearchEvent("finished", study.trials[event.trial_id], study, self.elapsed()))
+            self._emit(EventKind.FINISHED, study.trials[event.trial_id])
 
     def _stop(self, trial_id: str, reason: str) -> None:
         self.stopping[trial_id] = (time.monotonic(), reason)

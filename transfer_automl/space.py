@@ -9,6 +9,7 @@ knowledge base, another run) can be handed to TPE as history without translation
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -217,7 +218,7 @@ _GRADIENT_ONLY = ("learning_rate", "momentum", "batch_size", "epochs", "head_dro
 def exact_solvable(config: Mapping[str, Any]) -> bool:
     """Whether ``config`` is a linear head on cached pooled features: a convex problem that
     the ``"lbfgs"`` optimizer solves to its optimum instead of training by minibatches."""
-    return config.get("n_dense", 0) == 0 and fidelity(config) == "features"
+    return config.get("n_dense", 0) == 0 and fidelity(config) is Fidelity.FEATURES
 
 
 def default_space(backbones: Sequence[str] = ("efficientnet_lite0",)) -> SearchSpace:
@@ -273,13 +274,24 @@ def default_space(backbones: Sequence[str] = ("efficientnet_lite0",)) -> SearchS
     return SearchSpace(tuple(params), default)
 
 
-def fidelity(config: Mapping[str, Any]) -> str:
-    """How a trial runs: on cached pooled features, on cached activations, or on images.
+class Fidelity(str, enum.Enum):
+    """How a trial runs (equal to its value as a string, as stored in results and the KB).
 
-    ``"features"``: frozen backbone, no augmentation, the head trains on pooled features
-    computed once. ``"activations"``: the top blocks train on activations cached at the
-    freeze boundary. ``"images"``: augmentation needs a forward pass per step.
+    ``FEATURES``: frozen backbone, no augmentation, the head trains on pooled features
+    computed once. ``ACTIVATIONS``: the top blocks train on activations cached at the
+    freeze boundary. ``IMAGES``: augmentation needs a forward pass per step.
     """
+
+    FEATURES = "features"
+    ACTIVATIONS = "activations"
+    IMAGES = "images"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def fidelity(config: Mapping[str, Any]) -> Fidelity:
+    """How a trial with ``config`` runs (see :class:`Fidelity`)."""
     if config.get("augment", 0.0) > 0:
-        return "images"
-    return "activations" if config.get("unfrozen_blocks", 0) > 0 else "features"
+        return Fidelity.IMAGES
+    return Fidelity.ACTIVATIONS if config.get("unfrozen_blocks", 0) > 0 else Fidelity.FEATURES

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from transfer_automl.data import read_image
-from transfer_automl.data._images import UnusableImage, process_file
+from transfer_automl.data._images import process_file
+from transfer_automl.errors import UnusableImage
 from transfer_automl.errors import InputError
 
 CASES = [  # name, extension, mode, Pillow format, used in place?

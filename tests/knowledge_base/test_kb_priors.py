@@ -254,7 +254,7 @@ def test_cold_mode_matches_but_never_applies_the_kb(sqlite_kb):
     """warm_start="none" is a cold search: the match is reported, the backbone stays the
     space's default and nothing is enqueued; "auto" fixes the group's winning backbone, or
     for a dataset far from everything, only enqueues the KB-wide points."""
-    from transfer_automl import warmstart
+    from transfer_automl import planning
 
     space = default_space(("efficientnet_lite0", "efficientnet_lite1"))
     for d in range(3):
@@ -269,19 +269,19 @@ def test_cold_mode_matches_but_never_applies_the_kb(sqlite_kb):
                 "score": 0.5 + 0.1 * (n % 2) + 0.01 * n})
         sqlite_kb.finish_run(f"old-run{d}")
 
-    cold_space, p, cold = warmstart.plan(sqlite_kb, [1.0, 0.1, 0.0], space, "none")
+    cold_space, p, cold = planning.plan(sqlite_kb, [1.0, 0.1, 0.0], space, "none")
     assert cold.mode == "none" and cold.group is not None and not cold.group["novel"]
     assert cold_space.param("backbone").options == space.param("backbone").options
     assert cold.backbone == {"name": "efficientnet_lite0", "why": "default; warm start off"}
 
-    warm_space, p, warm = warmstart.plan(sqlite_kb, [1.0, 0.1, 0.0], space, "auto")
+    warm_space, p, warm = planning.plan(sqlite_kb, [1.0, 0.1, 0.0], space, "auto")
     assert warm.mode == "points+history" and p.points
     assert warm_space.param("backbone").options == ("efficientnet_lite1",)
     assert warm.backbone["name"] == "efficientnet_lite1"
 
     # Far from all three: "auto" keeps the default backbone and gives TPE no history, but
     # still tries what ranked best across the KB first.
-    far_space, p, far = warmstart.plan(sqlite_kb, [0.0, 0.0, 1.0], space, "auto")
+    far_space, p, far = planning.plan(sqlite_kb, [0.0, 0.0, 1.0], space, "auto")
     assert far.group["novel"] and far.mode == "points" and p.points and p.history == ()
     assert far_space.param("backbone").options == space.param("backbone").options
     assert far.backbone["why"] == "default; unseen domain"

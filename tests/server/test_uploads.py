@@ -8,9 +8,9 @@ from pathlib import PurePosixPath
 
 import pytest
 
+from transfer_automl.errors import UploadError
 from transfer_automl.server.config import Limits
-from transfer_automl.server.uploads import (UploadError, part_names, receive_upload,
-                                            safe_relative_path)
+from transfer_automl.server.uploads import part_names, receive_upload, safe_relative_path
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ import typer
 from rich.console import Console
 
 from transfer_automl.cli import display
+from transfer_automl.cli.common import (KB, CacheDir, ExecutorName, NoKB, SparkMaster, cache_root,
+                                        executor_arg, kb_arg)
 from transfer_automl.cli.kb import kb_app
 from transfer_automl.cli.server import serve, token_app
 from transfer_automl.cli.ablation import ablate
@@ -33,37 +34,25 @@ app.command()(ablate)
 console = display.console
 err = Console(stderr=True)
 
-CACHE_ENV = "TRANSFER_AUTOML_CACHE"
-
-
-def cache_dir_option(option: Optional[Path]) -> Optional[Path]:
-    """--cache-dir, else $TRANSFER_AUTOML_CACHE, else the library default (None)."""
-    if option is not None:
-        return option
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else None
-
-
-def _kb_arg(kb: Optional[str], no_kb: bool):
-    return False if no_kb else kb
-
-
-def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed, n_parallel=1,
-         executor="local", spark_master=None, kb=None, warm_start="auto",
-         space=None, resume=None, mlflow_uri=None) -> float | None:
-    from transfer_automl.api import fit_auto
+def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor="local",
+         kb=None, search=None, resume=None, mlflow_uri=None) -> float | None:
+    from transfer_automl.api import fit_auto, resume as resume_run
+    from transfer_automl.options import TrackingOptions
 
     start = time.monotonic()
     what = f"run {resume}" if resume else str(directory)
     console.print(f"Searching {what}: up to {max_trials} trials in {time_budget:.0f} s "
                   f"({executor} executor)")
     progress = display.Progress(max_trials)
+    tracking = TrackingOptions(mlflow_uri=mlflow_uri, trackers=(progress,))
     try:
-        result = fit_auto(directory, max_trials=max_trials, time_budget_s=time_budget, seed=seed,
-                          n_parallel=n_parallel, executor=executor, spark_master=spark_master,
-                          kb=kb, warm_start=warm_start, cache_dir=cache_dir_option(cache_dir),
-                          on_event=progress, space=space, resume=resume,
-                          mlflow_uri=mlflow_uri)
+        if resume:
+            result = resume_run(resume, executor=executor, kb=kb, cache_dir=cache_root(cache_dir),
+                                tracking=tracking)
+        else:
+            result = fit_auto(directory, max_trials=max_trials, time_budget_s=time_budget,
+                              seed=seed, executor=executor, kb=kb,
+                              cache_dir=cache_root(cache_dir), search=search, tracking=tracking)
     finally:
         progress.close()
     console.print(display.leaderboard(result.leaderboard))
@@ -81,13 +70,7 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed, n_parallel
 MaxTrials = Annotated[int, typer.Option("--max-trials", min=1, help="Trials to run at most.")]
 Budget = Annotated[float, typer.Option("--time-budget", min=1, help="Search budget in seconds.")]
 Out = Annotated[Optional[Path], typer.Option("--out", help="Export the best model here.")]
-CacheDir = Annotated[Optional[Path], typer.Option(
-    "--cache-dir", help=f"Cache root (backbones, features, runs, default KB); default "
-                        f"${CACHE_ENV} or ~/.cache/transfer-automl.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of split, search and training.")]
-KB = Annotated[Optional[str], typer.Option(
-    "--kb", help="Knowledge base: SQLite path or SQLAlchemy URL (default: CACHE/kb.sqlite).")]
-NoKB = Annotated[bool, typer.Option("--no-kb", help="Search without a knowledge base.")]
 
 
 @app.command()
@@ -96,9 +79,7 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
         cache_dir: CacheDir = None, seed: Seed = 0,
         n_parallel: Annotated[int, typer.Option("--n-parallel", min=1,
                                                 help="Concurrent trials (local executor).")] = 1,
-        executor: Annotated[str, typer.Option("--executor", help="local or spark.")] = "local",
-        spark_master: Annotated[Optional[str], typer.Option(
-            "--spark-master", help="Spark master URL (default local[*]).")] = None,
+        executor: ExecutorName = "local", spark_master: SparkMaster = None,
         kb: KB = None, no_kb: NoKB = False,
         warm_start: Annotated[str, typer.Option(
             "--warm-start", help="auto, none, points or history.")] = "auto",
@@ -106,30 +87,25 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
             "--mlflow-uri", help="Also log the search to this MLflow tracking URI.")] = None
         ) -> None:
     """Search for the best fine-tuned model for an image folder."""
-    if executor not in ("local", "spark"):
-        raise typer.BadParameter(f"expected local or spark, got {executor!r}",
-                                 param_hint="--executor")
+    from transfer_automl.options import SearchOptions
+
     _fit(directory, max_trials=max_trials, time_budget=time_budget, out=out,
-         cache_dir=cache_dir, seed=seed, n_parallel=n_parallel, executor=executor,
-         spark_master=spark_master, kb=_kb_arg(kb, no_kb), warm_start=warm_start,
-         mlflow_uri=mlflow_uri)
+         cache_dir=cache_dir, seed=seed, executor=executor_arg(executor, spark_master),
+         kb=kb_arg(kb, no_kb), mlflow_uri=mlflow_uri,
+         search=SearchOptions(warm_start=warm_start, n_parallel=n_parallel))
 
 
 @app.command()
 def resume(run_id: Annotated[str, typer.Argument(help="Id of the interrupted run.")],
            out: Out = None, cache_dir: CacheDir = None, kb: KB = None, no_kb: NoKB = False,
-           executor: Annotated[str, typer.Option("--executor", help="local or spark.")] = "local",
-           spark_master: Annotated[Optional[str], typer.Option(
-               "--spark-master", help="Spark master URL (default local[*]).")] = None) -> None:
+           executor: ExecutorName = "local", spark_master: SparkMaster = None) -> None:
     """Continue an interrupted run: finished trials are kept, the rest of its budget is used."""
-    from transfer_automl.api import default_cache_dir
     from transfer_automl.run import find_run
 
-    root = cache_dir_option(cache_dir) or default_cache_dir()
-    settings, _ = find_run(root / "runs", run_id).load_settings()
+    settings, _ = find_run(cache_root(cache_dir) / "runs", run_id).load_settings()
     _fit(None, max_trials=settings["max_trials"], time_budget=settings["time_budget_s"], out=out,
-         cache_dir=cache_dir, seed=settings["seed"], executor=executor,
-         spark_master=spark_master, kb=_kb_arg(kb, no_kb), resume=run_id)
+         cache_dir=cache_dir, executor=executor_arg(executor, spark_master),
+         kb=kb_arg(kb, no_kb), resume=run_id)
 
 
 @app.command()
@@ -148,13 +124,12 @@ def demo(max_trials: MaxTrials = 4, time_budget: Budget = 300.0, out: Out = None
          cache_dir: CacheDir = None, seed: Seed = 0, kb: KB = None,
          no_kb: NoKB = False) -> None:
     """Run the whole pipeline on scikit-learn's handwritten digits."""
-    from transfer_automl.api import default_cache_dir
     from transfer_automl.demo import demo_space, write_digits
+    from transfer_automl.options import SearchOptions
 
-    root = cache_dir_option(cache_dir) or default_cache_dir()
-    folder = write_digits(root / "demo" / "digits")
+    folder = write_digits(cache_root(cache_dir) / "demo" / "digits")
     _fit(folder, max_trials=max_trials, time_budget=time_budget, out=out, cache_dir=cache_dir,
-         seed=seed, kb=_kb_arg(kb, no_kb), space=demo_space())
+         seed=seed, kb=kb_arg(kb, no_kb), search=SearchOptions(space=demo_space()))
 
 
 def main() -> None:

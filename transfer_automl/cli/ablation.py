@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from transfer_automl.cli import display
-from transfer_automl.cli.tracking import CacheDir, _cache
+from transfer_automl.cli.common import (CacheDir, ExecutorName, SparkMaster, cache_root as _cache,
+                                        executor_arg)
 from transfer_automl.errors import InputError
 
 console = display.console
@@ -27,8 +28,7 @@ def ablate(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zi
            trial: Annotated[Optional[str], typer.Option(
                "--trial", help="With --from-run: the trial (default: the run's best).")] = None,
            seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
-           executor: Annotated[str, typer.Option("--executor", help="local or spark.")] = "local",
-           spark_master: Annotated[Optional[str], typer.Option("--spark-master")] = None,
+           executor: ExecutorName = "local", spark_master: SparkMaster = None,
            search_trials: Annotated[int, typer.Option(
                "--search-trials", min=1, help="Trials per search of the warm_start component.")]
            = 4,
@@ -44,6 +44,7 @@ def ablate(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zi
     prints each component's effect with a 95% interval and writes a table and a bar chart.
     """
     from transfer_automl.ablation import ablate as run_ablation
+    from transfer_automl.options import TrackingOptions
 
     cache = _cache(cache_dir)
     base = _base_config(config, from_run, trial, cache)
@@ -63,9 +64,10 @@ def ablate(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zi
                           + (f" ({res.reason})" if res.reason else ""))
 
     try:
-        result = run_ablation(directory, base, names, seeds=seed_list, executor=executor,
-                              spark_master=spark_master, kb=kb, search_trials=search_trials,
-                              cache_dir=cache, out_dir=out, on_event=progress)
+        result = run_ablation(directory, base, names, seeds=seed_list,
+                              executor=executor_arg(executor, spark_master), kb=kb,
+                              search_trials=search_trials, cache_dir=cache, out_dir=out,
+                              tracking=TrackingOptions(trackers=(progress,)))
     finally:
         status.stop()
     console.print(result.table())

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from transfer_automl.diagnosis import COLOUR, diagnose_trial
+from transfer_automl.tracking import Tracker
 
 console = Console()
 
@@ -33,7 +34,7 @@ def _training(config: dict) -> str:
     return f"{config.get('optimizer')} lr={config.get('learning_rate', 0):.1e}"
 
 
-class Progress:
+class Progress(Tracker):
     """Prints each trial's start and end with trial n/N, best so far and elapsed time; epochs
     update one status line in place."""
 
@@ -43,33 +44,40 @@ class Progress:
         self.status.start()
         self.started = time.monotonic()
 
-    def __call__(self, event) -> None:
-        if event.kind == "planned":
-            console.print(event.message)
-            return
-        record, study = event.trial, event.study
-        best = study.best()
-        best_text = f"{best.result.score:.4f}" if best else "-"
-        head = f"[{event.elapsed:5.0f}s] trial {record.spec.number + 1}/{self.max_trials}"
-        tid = record.spec.trial_id
-        if event.kind == "started":
-            console.print(f"{head} {tid} started ({record.spec.origin}): "
-                          f"{describe(record.spec.config)}")
-        elif event.kind == "epoch":
-            e = record.epochs[-1]
-            self.status.update(f"{head} {tid} epoch {e.epoch}/{record.spec.config['epochs']} "
-                               f"val_acc {e.val_accuracy:.4f} | best so far {best_text}")
-        else:
-            res = record.result
-            score = f"{res.score:.4f}" if res.score is not None else "-"
-            why = f" ({res.reason})" if res.reason else ""
-            colour = {"complete": "green", "pruned": "yellow"}.get(res.state.value, "red")
-            verdict = diagnose_trial(record.spec.config, record.epochs)
-            console.print(f"{head} {tid} [{colour}]{res.state.value}[/]{why}: val_acc {score} "
-                          f"in {res.seconds:.1f}s | [{verdict.colour}]{verdict.verdict.value}[/]"
-                          f" | best so far {best_text}")
+    def on_planned(self, event) -> None:
+        console.print(event.message)
 
-    def close(self) -> None:
+    def _head(self, event) -> tuple[str, str]:
+        best = event.study.best()
+        best_text = f"{best.result.score:.4f}" if best else "-"
+        head = f"[{event.elapsed:5.0f}s] trial {event.trial.spec.number + 1}/{self.max_trials}"
+        return head, best_text
+
+    def on_trial_started(self, event) -> None:
+        record, (head, _) = event.trial, self._head(event)
+        console.print(f"{head} {record.spec.trial_id} started ({record.spec.origin}): "
+                      f"{describe(record.spec.config)}")
+
+    def on_epoch(self, event) -> None:
+        record, (head, best_text) = event.trial, self._head(event)
+        e = record.epochs[-1]
+        self.status.update(f"{head} {record.spec.trial_id} epoch {e.epoch}/"
+                           f"{record.spec.config['epochs']} val_acc {e.val_accuracy:.4f} | "
+                           f"best so far {best_text}")
+
+    def on_trial_finished(self, event) -> None:
+        record, (head, best_text) = event.trial, self._head(event)
+        tid = record.spec.trial_id
+        res = record.result
+        score = f"{res.score:.4f}" if res.score is not None else "-"
+        why = f" ({res.reason})" if res.reason else ""
+        colour = {"complete": "green", "pruned": "yellow"}.get(res.state.value, "red")
+        verdict = diagnose_trial(record.spec.config, record.epochs)
+        console.print(f"{head} {tid} [{colour}]{res.state.value}[/]{why}: val_acc {score} "
+                      f"in {res.seconds:.1f}s | [{verdict.colour}]{verdict.verdict.value}[/]"
+                      f" | best so far {best_text}")
+
+    def close(self, status: str = "complete", result=None) -> None:
         self.status.stop()
 
 

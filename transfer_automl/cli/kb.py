@@ -8,23 +8,22 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from transfer_automl.cli.common import CacheDir, cache_root
 from transfer_automl.cli.display import console
 
 kb_app = typer.Typer(no_args_is_help=True, help="Inspect and move the knowledge base.")
 
 KBOpt = Annotated[Optional[str], typer.Option(
     "--kb", help="SQLite path or SQLAlchemy URL (default: CACHE/kb.sqlite).")]
-CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache root.")]
+CacheOpt = CacheDir
 
 
 def _open(kb: Optional[str], cache_dir: Optional[Path], create: bool = False):
     """The KB named by ``--kb`` (or the default one). Commands that only read never create
     a KB file that is not there (a typo would otherwise look like an empty KB)."""
-    from transfer_automl.api import default_cache_dir
-    from transfer_automl.cli import cache_dir_option
-    from transfer_automl.warmstart import open_kb
+    from transfer_automl.planning import open_kb
 
-    return open_kb(kb, cache_dir_option(cache_dir) or default_cache_dir(), create=create)
+    return open_kb(kb, cache_root(cache_dir), create=create)
 
 
 @kb_app.command()
@@ -66,14 +65,12 @@ def groups(kb: KBOpt = None, cache_dir: CacheOpt = None) -> None:
 def match(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip.")],
           kb: KBOpt = None, cache_dir: CacheOpt = None, seed: int = 0) -> None:
     """Embed a dataset and show the groups and datasets it is nearest to."""
-    from transfer_automl.api import default_cache_dir
-    from transfer_automl.cli import cache_dir_option
     from transfer_automl.data import load_dataset
     from transfer_automl.embedding import BackboneStatsEmbedder
+    from transfer_automl.planning import plan
     from transfer_automl.space import default_space
-    from transfer_automl.warmstart import plan
 
-    cache = cache_dir_option(cache_dir) or default_cache_dir()
+    cache = cache_root(cache_dir)
     data = load_dataset(directory, seed=seed, workdir=cache / "datasets")
     vector = BackboneStatsEmbedder(cache_dir=cache / "backbones", seed=seed).embed(data)
     with _open(kb, cache_dir) as store:

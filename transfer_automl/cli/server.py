@@ -85,17 +85,12 @@ def revoke_tokens(user: Annotated[str, typer.Argument(help="User whose tokens to
 def _seed_if_empty(kb: str) -> None:
     """Fill a knowledge base without datasets from the seed shipped in the package, as the
     library does for its default KB (here the file may exist already: tokens live in it)."""
-    from importlib import resources
-
     from knowledge_base import KnowledgeBase
-    from transfer_automl.warmstart import SEED_KB
+    from transfer_automl.planning import seed_if_empty
 
     with KnowledgeBase(kb) as store:
-        seed = resources.files("knowledge_base").joinpath(SEED_KB)
-        if store.datasets() or not seed.is_file():
-            return
-        with resources.as_file(seed) as seed_path:
-            counts = store.import_json(seed_path)
+        counts = seed_if_empty(store)
+    if counts:
         console.print(f"new knowledge base {kb} seeded with {counts}")
 
 
@@ -131,12 +126,12 @@ def serve(host: Annotated[str, typer.Option("--host",
     """Run the upload server: HTTP API, web page and job workers."""
     import uvicorn
 
-    from transfer_automl.cli import cache_dir_option
+    from transfer_automl.cli.common import cache_root
     from transfer_automl.server import JobDefaults, Limits, ServerConfig, create_app
     from transfer_automl.server.config import MB
 
     config = ServerConfig(
-        data_dir_option(data_dir), kb_url=kb, cache_dir=cache_dir_option(cache_dir),
+        data_dir_option(data_dir), kb_url=kb, cache_dir=cache_root(cache_dir),
         search_kb=not no_search_kb, max_jobs=max_jobs,
         limits=Limits(int(max_upload_mb * MB), max_files, int(max_unzipped_mb * MB)),
         defaults=JobDefaults(max_trials, time_budget, executor, spark_master, space, seed,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,22 +9,11 @@ import typer
 from rich.tree import Tree
 
 from transfer_automl.cli import display
+from transfer_automl.cli.common import CacheDir, cache_root as _cache
 
 console = display.console
 
 RunId = Annotated[str, typer.Argument(help="Id of the run (printed at the end of `fit`).")]
-CacheDir = Annotated[Optional[Path], typer.Option(
-    "--cache-dir", help="Cache root holding runs/ (default $TRANSFER_AUTOML_CACHE or "
-                        "~/.cache/transfer-automl).")]
-
-
-def _cache(option: Optional[Path]) -> Path:
-    from transfer_automl.api import default_cache_dir
-
-    if option is not None:
-        return option
-    env = os.environ.get("TRANSFER_AUTOML_CACHE")
-    return Path(env) if env else default_cache_dir()
 
 
 def history(run_id: RunId, out: Annotated[Optional[Path], typer.Option(

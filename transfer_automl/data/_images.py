@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from transfer_automl.errors import InputError
+from transfer_automl.errors import InputError, UnusableImage
 
 #: Pillow format names accepted as dataset images (MPO is the multi-picture JPEG of cameras).
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP"})
@@ -27,10 +27,6 @@ _HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 # JPEG chroma noise makes grey photos stored as RGB differ slightly between channels.
 _GREY_TOLERANCE = 10
-
-
-class UnusableImage(Exception):
-    """A file is not a usable image; ``str(exc)`` is the reason shown in the report."""
 
 
 @dataclass(frozen=True)

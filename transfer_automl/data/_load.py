@@ -21,6 +21,7 @@ from transfer_automl.data._images import ImageInfo, UnusableImage, process_file
 from transfer_automl.data._scan import Candidate, ScanResult, scan_folder
 from transfer_automl.data._split import stratified_split
 from transfer_automl.errors import InputError
+from transfer_automl.paths import default_cache_dir
 
 logger = logging.getLogger("transfer_automl.data")
 
@@ -28,9 +29,8 @@ Source = Union[str, os.PathLike, tuple, Dataset]
 
 
 def default_workdir() -> Path:
-    """The dataset cache: ``$XDG_CACHE_HOME/transfer-automl/datasets`` (``~/.cache`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "transfer-automl" / "datasets"
+    """The dataset cache: ``datasets`` under the cache root (:mod:`transfer_automl.paths`)."""
+    return default_cache_dir() / "datasets"
 
 
 def _check_number(name: str, value: object, kind: type, ok: bool, expected: str) -> None:

@@ -1,9 +1,15 @@
 """Executors run trials; the search loop only talks to the :class:`Executor` interface."""
 
 from transfer_automl.executors.base import Event, Executor, TrialContext
+from transfer_automl.errors import InputError
 from transfer_automl.executors.local import LocalExecutor
 
-__all__ = ["Event", "Executor", "TrialContext", "LocalExecutor", "SparkExecutor"]
+__all__ = ["Event", "Executor", "TrialContext", "LocalExecutor", "SparkExecutor",
+           "make_executor"]
+
+#: Executor names; a string starting like a Spark master URL selects Spark on that master.
+EXECUTORS = ("local", "spark")
+_SPARK_MASTERS = ("spark://", "local[", "yarn", "k8s://", "mesos://")
 
 
 def __getattr__(name: str):
@@ -13,3 +19,18 @@ def __getattr__(name: str):
 
         return SparkExecutor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def make_executor(executor: "str | Executor", n_parallel: int = 1) -> Executor:
+    """``"local"`` (``n_parallel`` worker processes), ``"spark"`` (``local[*]``), a Spark
+    master URL, or an :class:`Executor` passed through."""
+    if isinstance(executor, Executor):
+        return executor
+    if executor == "local":
+        return LocalExecutor(n_parallel=n_parallel)
+    if executor == "spark" or (isinstance(executor, str) and executor.startswith(_SPARK_MASTERS)):
+        from transfer_automl.executors.spark import SparkExecutor
+
+        return SparkExecutor(spark_master="local[*]" if executor == "spark" else executor)
+    raise InputError(f"executor: expected one of {list(EXECUTORS)}, a Spark master URL "
+                     f"(spark://host:port, local[n]) or an Executor, got {executor!r}")

@@ -30,7 +30,8 @@ from transfer_automl.server.guard import BodyGuard
 from transfer_automl.server.jobs import JobManager
 from transfer_automl.server.schemas import JobRequest
 from transfer_automl.server.store import ServerStore
-from transfer_automl.server.uploads import UploadError, receive_upload
+from transfer_automl.errors import UploadError
+from transfer_automl.server.uploads import receive_upload
 
 log = logging.getLogger(__name__)
 

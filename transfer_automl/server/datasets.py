@@ -11,7 +11,8 @@ from typing import Any
 from transfer_automl.data import DataReport, load_dataset
 from transfer_automl.errors import InputError
 from transfer_automl.server.config import Limits, ServerConfig
-from transfer_automl.server.uploads import Received, UploadError
+from transfer_automl.errors import UploadError
+from transfer_automl.server.uploads import Received
 
 _SPLITS = {"train", "val", "valid", "validation", "test"}
 

@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from transfer_automl.tracking import Tracker
+
 Snapshot = dict[str, Any]
 
 
-class Progress:
+class Progress(Tracker):
     """Builds snapshots from search events and hands them to ``publish``.
 
     Epoch events come fast on cached features, so they are published at most every
@@ -34,7 +36,7 @@ class Progress:
         self.version = 0
         self._last = 0.0
 
-    def __call__(self, event) -> None:
+    def on_event(self, event) -> None:
         study = event.study
         if event.kind == "planned":
             self.message = event.message

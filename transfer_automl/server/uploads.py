@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from transfer_automl.errors import UploadError
 from transfer_automl.server.config import Limits
 
 MAX_DEPTH = 16
@@ -37,14 +38,6 @@ _PARAMETER = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 # An RFC 5987 extended value: charset'language'percent-encoded-text.
 _EXTENDED = re.compile(r"^([^']*)'[^']*'(.*)$", re.DOTALL)
 _EXTENDED_CHARSETS = ("utf-8", "iso-8859-1")
-
-
-class UploadError(Exception):
-    """An upload is refused; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 def safe_relative_path(name: str) -> PurePosixPath:

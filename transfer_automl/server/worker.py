@@ -116,7 +116,8 @@ class JobRunner:
         return 1
 
     def _fit(self, job: dict[str, Any]) -> dict[str, Any]:
-        from transfer_automl.api import fit_auto
+        from transfer_automl.api import fit_auto, resume as resume_run
+        from transfer_automl.options import SearchOptions, TrackingOptions
         from transfer_automl.server.config import Limits
         from transfer_automl.server.datasets import load
         from transfer_automl.server.progress import Progress
@@ -138,13 +139,19 @@ class JobRunner:
             dataset = load(self.data_dir / meta["path"],
                            self.data_dir / "datasets" / meta["id"] / "work", unlimited,
                            seed=p["seed"])
-        result = fit_auto(
-            dataset, max_trials=p["max_trials"], time_budget_s=p["time_budget_s"],
-            executor=p["executor"], spark_master=p.get("spark_master"),
-            kb=self.kb if p.get("use_kb", True) else False, n_parallel=p["n_parallel"],
-            seed=p["seed"], space=space_preset(p["space"]), cv_folds=p["cv_folds"],
-            cache_dir=self.cache_dir, runs_dir=self.runs_dir, resume=resume,
-            on_event=progress)
+        executor = (p.get("spark_master") or "spark") if p["executor"] == "spark" else "local"
+        kb = self.kb if p.get("use_kb", True) else False
+        tracking = TrackingOptions(runs_dir=self.runs_dir, trackers=(progress,))
+        if resume is None:
+            search = SearchOptions(space=space_preset(p["space"]), cv_folds=p["cv_folds"],
+                                   n_parallel=p["n_parallel"])
+            result = fit_auto(dataset, max_trials=p["max_trials"],
+                              time_budget_s=p["time_budget_s"], executor=executor, kb=kb,
+                              seed=p["seed"], cache_dir=self.cache_dir, search=search,
+                              tracking=tracking)
+        else:
+            result = resume_run(resume, executor=executor, kb=kb, cache_dir=self.cache_dir,
+                                tracking=tracking)
         zip_model(Path(result.model.path), self.job_dir / "model.zip")
         return clean_json({
             "run_id": result.run_id, "best_score": result.best_score,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from transfer_automl.space import fidelity
+from transfer_automl.space import Fidelity, fidelity
 from transfer_automl.training._assemble import frozen_part, select_pooled
 from transfer_automl.training._features import SPLITS
 from transfer_automl.training._pipeline import image_dataset
@@ -105,7 +105,7 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     if refit:
         train_paths = tuple(train_paths) + tuple(data.val.paths)
         train_labels = np.concatenate([train_labels, data.val.labels])
-    if fidelity(config) == "images":
+    if fidelity(config) is Fidelity.IMAGES:
         frozen = frozen_part(backbone, config)
         train = image_dataset(train_paths, train_labels, config["resolution"], batch,
                               shuffle=True, augment_strength=config["augment"],
@@ -158,9 +158,9 @@ def cv_folds(context, data, config, refit: bool, seed: int) -> list[tuple[np.nda
     from sklearn.model_selection import StratifiedKFold
 
     y = np.concatenate([data.train.labels, data.val.labels])
-    limit = (context.cv_max_feature_images if fidelity(config) == "features"
+    limit = (context.cv_max_feature_images if fidelity(config) is Fidelity.FEATURES
              else context.cv_max_images)
-    if refit or fidelity(config) == "images" or context.cv_folds < 2 or len(y) > limit:
+    if refit or fidelity(config) is Fidelity.IMAGES or context.cv_folds < 2 or len(y) > limit:
         return []
     k = min(context.cv_folds, int(np.bincount(y).min()))
     if k < 2:

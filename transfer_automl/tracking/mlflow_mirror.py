@@ -1,7 +1,7 @@
 """Optional MLflow logging of a search: one MLflow run per search, one nested run per trial.
 
 Used when ``mlflow`` (or ``mlflow-skinny``) is installed and a tracking URI is given
-(``fit_auto(mlflow_uri=...)``, ``transfer-automl fit --mlflow-uri``). Trials finish out of
+(``TrackingOptions(mlflow_uri=...)``, ``transfer-automl fit --mlflow-uri``). Trials finish out of
 order and in parallel, so everything goes through ``MlflowClient`` with explicit run ids,
 never through MLflow's process-global "active run".
 """
@@ -13,14 +13,15 @@ import time
 from typing import Any
 
 from transfer_automl.errors import InputError
+from transfer_automl.tracking.base import Tracker
 
 log = logging.getLogger(__name__)
 
 _EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-class MlflowLogger:
-    """An ``on_event`` callback that mirrors a search into MLflow.
+class MlflowMirror(Tracker):
+    """A tracker that mirrors a search into MLflow.
 
     Args:
         uri: MLflow tracking URI (``file:///path``, ``sqlite:///mlflow.db``, ``http://...``).
@@ -44,7 +45,7 @@ class MlflowLogger:
         self._log_params(self.search_run, params)
         self.trial_runs: dict[str, str] = {}
 
-    def __call__(self, event) -> None:
+    def on_event(self, event) -> None:
         try:
             self._handle(event)
         except Exception as exc:  # tracking must never end a search
