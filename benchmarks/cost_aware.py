@@ -47,16 +47,13 @@ log = logging.getLogger("benchmarks.cost_aware")
 
 def configure(parser) -> None:
     harness.add_datasets(parser, ["flowers12"])
-    parser.add_argument("--budget", type=float, default=300.0, help="c: seconds per arm")
-    parser.add_argument("--max-trials", type=int, default=30)
-    parser.add_argument("--epochs", type=int, default=10, help="a: head-trial epochs")
-    parser.add_argument("--image-epochs", type=int, default=1,
-                        help="a: epochs of the informational images-fidelity trial")
-    parser.add_argument("--repeats", type=int, default=3, help="a: warm-cache repeats")
-    parser.add_argument("--resolution", type=int, default=224, help="a, b: input size")
-    parser.add_argument("--images", type=int, default=256, help="b: images for throughput")
-    parser.add_argument("--rounds", type=int, default=3, help="b: interleaved rounds")
-    parser.add_argument("--parts", default="abc", help="which of a, b, c to run")
+    harness.add_options(
+        parser, ("--budget", 300.0, "c: seconds per arm"), ("--max-trials", 30, "c: trials"),
+        ("--epochs", 10, "a: head-trial epochs"),
+        ("--image-epochs", 1, "a: epochs of the informational images-fidelity trial"),
+        ("--repeats", 3, "a: warm-cache repeats"), ("--resolution", 224, "a, b: input size"),
+        ("--images", 256, "b: images for throughput"), ("--rounds", 3, "b: interleaved rounds"),
+        ("--parts", "abc", "which of a, b, c to run"))
     parser.add_argument("--space", choices=("default", "pinned", "quick"), default="default",
                         help="c: fit_auto's default space, Lite0 at 224 px only, or the "
                              "quick 64-px space")

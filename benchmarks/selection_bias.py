@@ -36,10 +36,10 @@ def configure(parser) -> None:
     harness.add_datasets(parser, ["bccd_wbc3", "gtsrb_signs10", "busi_breast_ultrasound",
                                   "elpv_solar_cells"])
     harness.add_seeds(parser, [0, 1])
-    parser.add_argument("--max-trials", type=int, default=12)
-    parser.add_argument("--time-budget", type=float, default=600)
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the Markdown table from the CSV, run nothing")
+    harness.add_options(parser, ("--max-trials", 12, "trials per search"),
+                        ("--time-budget", 600.0, "seconds per search"),
+                        ("--report-only", False, "rewrite the Markdown table from the CSV, "
+                                                 "run nothing"))
 
 
 def trial_test_scores(result, cache: Path) -> dict[str, float]:

@@ -1,5 +1,7 @@
-"""Spark executor: asynchronous trials with early stopping vs synchronous batches, dispatch
-overhead vs hyperopt's SparkTrials, real fine-tuning on 1 vs 2 slots.
+"""Spark executor: async trials with early stopping, dispatch overhead, 1 vs 2 slots.
+
+Asynchronous trials with early stopping vs synchronous batches (a), per-trial dispatch
+overhead vs hyperopt's SparkTrials (b), real fine-tuning trials on 1 vs 2 slots (c).
 
     transfer-automl benchmark spark_async [--parts a,b,c] [--trials 24] [--epochs 10]
         [--epoch-min 0.2] [--epoch-max 2.0] [--dispatch-trials 20] [--real-trials 4]
@@ -36,20 +38,18 @@ def configure(parser) -> None:
                                        "brain_tumor_mri if present, else the demo digits")
     parser.add_argument("--parts", default="a,b,c", type=_parts,
                         help="comma-separated subset of a,b,c")
-    parser.add_argument("--master", default="local[2]", help="Spark master of every part")
-    parser.add_argument("--slots", type=int, default=2, help="parallel trials in (a) and (b)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trials", type=int, default=24, help="(a) trials")
-    parser.add_argument("--epochs", type=int, default=10, help="(a) epochs per trial")
-    parser.add_argument("--epoch-min", type=float, default=0.2, help="(a) shortest epoch, s")
-    parser.add_argument("--epoch-max", type=float, default=2.0, help="(a) longest epoch, s")
-    parser.add_argument("--a-without-stopping", action="store_true",
-                        help="(a) also run asynchronously without early stopping (~+50%% time)")
-    parser.add_argument("--dispatch-trials", type=int, default=20, help="(b) trivial trials")
-    parser.add_argument("--real-trials", type=int, default=4, help="(c) fine-tuning trials")
-    parser.add_argument("--real-epochs", type=int, default=3, help="(c) epochs per trial")
-    parser.add_argument("--resolution", type=int, default=128, help="(c) input resolution")
-    parser.add_argument("--note", default="", help="a remark recorded with the results")
+    harness.add_options(
+        parser, ("--master", "local[2]", "Spark master of every part"),
+        ("--slots", 2, "parallel trials in (a) and (b)"), ("--seed", 0, "seed of every part"),
+        ("--trials", 24, "(a) trials"), ("--epochs", 10, "(a) epochs per trial"),
+        ("--epoch-min", 0.2, "(a) shortest epoch, s"), ("--epoch-max", 2.0, "(a) longest epoch, s"),
+        ("--a-without-stopping", False,
+         "(a) also run asynchronously without early stopping (~+50%% time)"),
+        ("--dispatch-trials", 20, "(b) trivial trials"),
+        ("--real-trials", 4, "(c) fine-tuning trials"),
+        ("--real-epochs", 3, "(c) epochs per trial"),
+        ("--resolution", 128, "(c) input resolution"),
+        ("--note", "", "a remark recorded with the results"))
 
 
 def _parts(value: str) -> set[str]:

@@ -23,15 +23,13 @@ from pathlib import Path
 from benchmarks import harness
 
 QUICK = {"datasets": ["colours"], "max_trials": 2, "time_budget": 120.0}
-PREAMBLE = ("# fit_auto on unseen datasets vs logistic regression on frozen Lite0 features "
-            "(same split)\n\n")
 log = logging.getLogger("benchmarks.spine_vs_baseline")
 
 
 def configure(parser) -> None:
     harness.add_datasets(parser, None, "dataset names under --root (commas also separate)")
-    parser.add_argument("--max-trials", type=int, default=6)
-    parser.add_argument("--time-budget", type=float, default=900)
+    harness.add_options(parser, ("--max-trials", 6, "trials per search"),
+                        ("--time-budget", 900.0, "seconds per search"))
 
 
 def baseline(data, cache: Path) -> float:
@@ -84,7 +82,9 @@ def run(args) -> int:
     harness.append_section(out, f"\n## {time.strftime('%Y-%m-%d %H:%M')}: `{args.command}`\n\n"
                                 "| dataset | fit_auto test | LR baseline test | difference | "
                                 "best val | seconds | trials | export reload same labels | "
-                                "best trial |\n|---|---|---|---|---|---|---|---|---|", PREAMBLE)
+                                "best trial |\n|---|---|---|---|---|---|---|---|---|",
+                           "# fit_auto on unseen datasets vs logistic regression on frozen Lite0 "
+                           "features (same split)\n\n")
     for folder in folders:
         row = run_one(folder, args)
         harness.append_section(out, f"| {row['dataset']} | {row['test']:.4f} | "

@@ -24,16 +24,13 @@ from benchmarks import harness
 from benchmarks._throughput_probe import Probe, frozen_lite0, sample_paths, timed
 
 QUICK = {"datasets": ["colours"], "images": 16, "resolution": 64}
-HEADER = ("| date | dataset | images | px | forward img/s | extraction img/s | ratio |\n"
-          "|---|---|---|---|---|---|---|\n")
 log = logging.getLogger("benchmarks.throughput")
 
 
 def configure(parser) -> None:
     harness.add_datasets(parser, None, "one dataset name under --root, or a folder")
-    parser.add_argument("--images", type=int, default=512)
-    parser.add_argument("--resolution", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=32)
+    harness.add_options(parser, ("--images", 512, "images to time"),
+                        ("--resolution", 224, "input size"), ("--batch", 32, "batch size"))
 
 
 def _source(args) -> Path:
@@ -63,5 +60,7 @@ def run(args) -> int:
     log.info("ratio extraction/forward: %.3f", ext / fwd)
     line = (f"| {time.strftime('%Y-%m-%d')} | {source.name} | {n} | {args.resolution} | "
             f"{fwd:.1f} | {ext:.1f} | {ext / fwd:.3f} |")
-    harness.append_section(args.out / "throughput.md", line, HEADER)
+    header = harness.table(("date", "dataset", "images", "px", "forward img/s",
+                            "extraction img/s", "ratio"), [])
+    harness.append_section(args.out / "throughput.md", line, "\n".join(header) + "\n")
     return 0

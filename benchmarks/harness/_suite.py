@@ -106,3 +106,14 @@ def run_suite(name: str, suite: ModuleType, argv: list[str]) -> int:
     logging.getLogger("benchmarks").setLevel(logging.INFO)
     args = parse(name, suite, argv)
     return int(suite.run(args) or 0)
+
+
+def add_options(parser: argparse.ArgumentParser, *specs: tuple) -> None:
+    """Add simple options from ``(flag, default, help)`` rows: the type is the default's
+    (a bool default makes a switch); a fourth item overrides the type."""
+    for flag, default, help, *kind in specs:
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=help)
+        else:
+            parser.add_argument(flag, type=kind[0] if kind else type(default),
+                                default=default, help=help)
