@@ -79,10 +79,8 @@ def cache_root(given: Path | None) -> Path:
     """``given``, else the library's default cache root (backbones, features, datasets)."""
     if given is not None:
         return Path(given).expanduser().resolve()
-    try:
-        from transfer_automl.paths import default_cache_dir
-    except ImportError:  # before the paths module existed the default lived in the API
-        from transfer_automl.api import default_cache_dir
+    from transfer_automl.paths import default_cache_dir
+
     return default_cache_dir().expanduser().resolve()
 
 

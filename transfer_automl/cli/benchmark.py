@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-CACHE_ENV = "TRANSFER_AUTOML_CACHE"  # the cache root the other commands honour
+from transfer_automl.paths import CACHE_ENV
 
 benchmark_app = typer.Typer(
     add_completion=False, no_args_is_help=True,
