@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import harness
+from transfer_automl import SearchOptions, fit_auto
 
 DEFAULT_EXPORT = Path(__file__).resolve().parents[1] / "knowledge_base" / "seed_kb.json"
 DEFAULT_KB = Path("/tmp/transfer-automl-seed/seed_kb.sqlite")
@@ -86,9 +87,9 @@ def build(folders: list[Path], kb_path: Path, cache: Path, max_trials: int,
             continue
         t0 = time.monotonic()
         try:
-            r = harness.search(folder, max_trials=max_trials, time_budget_s=time_budget,
-                               kb=str(kb_path), warm_start="none", seed=seed,
-                               cache_dir=cache, n_parallel=1, space=space)
+            r = fit_auto(folder, max_trials=max_trials, time_budget_s=time_budget,
+                         kb=str(kb_path), seed=seed, cache_dir=cache,
+                         search=SearchOptions(warm_start="none", space=space))
         except Exception as exc:  # one bad dataset must not lose the others
             log.warning("[%d/%d] %s: FAILED after %.0f s: %s", i, len(folders), folder.name,
                         time.monotonic() - t0, exc)

@@ -35,6 +35,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks import harness
+from transfer_automl import SearchOptions, fit_auto
 from benchmarks._cost_head_trials import head_trial_cost
 from benchmarks._cost_throughput import throughput
 
@@ -73,9 +74,10 @@ def _arm(data_dir: Path, cache: Path, budget: float, max_trials: int, seed: int,
     root = Path(tempfile.mkdtemp(prefix="cost-aware-c-"))
     (root / "backbones").symlink_to(cache / "backbones", target_is_directory=True)
     t0 = time.perf_counter()
-    r = harness.search(str(data_dir), kb=False, max_trials=max_trials,
-                       time_budget_s=budget, seed=seed, cache_dir=root,
-                       feature_cache=use_cache, multi_fidelity=schedule, space=space)
+    r = fit_auto(str(data_dir), kb=False, max_trials=max_trials, time_budget_s=budget,
+                 seed=seed, cache_dir=root,
+                 search=SearchOptions(feature_cache=use_cache, multi_fidelity=schedule,
+                                      space=space))
     wall = time.perf_counter() - t0
     board = r.leaderboard
     done = [row for row in board if row["status"] in ("complete", "pruned")]

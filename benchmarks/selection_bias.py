@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import harness
+from transfer_automl import SearchOptions, TrackingOptions, fit_auto
 
 FIELDS = ["dataset", "seed", "trial", "state", "fidelity", "origin", "val", "test", "chosen",
           "exported_test", "n_val", "n_test", "commit"]
@@ -72,10 +73,10 @@ def run_pair(folder: Path, seed: int, args) -> list[dict]:
     from transfer_automl.data import load_dataset
 
     cache = args.cache
-    result = harness.search(folder, max_trials=args.max_trials,
-                            time_budget_s=args.time_budget, seed=seed, kb=False,
-                            cache_dir=cache, keep_checkpoints=None,
-                            space=harness.quick_space() if args.quick else None)
+    result = fit_auto(folder, max_trials=args.max_trials, time_budget_s=args.time_budget,
+                      seed=seed, kb=False, cache_dir=cache,
+                      search=SearchOptions(space=harness.quick_space() if args.quick else None),
+                      tracking=TrackingOptions(keep_checkpoints=None))
     tests = trial_test_scores(result, cache)
     chosen = result.leaderboard[0]["trial"]
     data = load_dataset(folder, seed=seed, workdir=cache / "datasets")

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
+from transfer_automl import SearchOptions, fit_auto
 
 QUICK = {"datasets": ["colours"], "max_trials": 2, "time_budget": 120.0}
 log = logging.getLogger("benchmarks.spine_vs_baseline")
@@ -54,10 +55,9 @@ def run_one(folder: Path, args) -> dict:
     from transfer_automl.data import load_dataset
 
     t0 = time.monotonic()
-    result = harness.search(folder, max_trials=args.max_trials,
-                            time_budget_s=args.time_budget, executor="local", seed=0,
-                            kb=False, cache_dir=args.cache,
-                            space=harness.quick_space() if args.quick else None)
+    result = fit_auto(folder, max_trials=args.max_trials, time_budget_s=args.time_budget,
+                      executor="local", seed=0, kb=False, cache_dir=args.cache,
+                      search=SearchOptions(space=harness.quick_space() if args.quick else None))
     seconds = time.monotonic() - t0
     data = load_dataset(folder, seed=0, workdir=args.cache / "datasets")
     with tempfile.TemporaryDirectory() as tmp:

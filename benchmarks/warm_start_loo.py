@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
+from transfer_automl import SearchOptions, TrackingOptions, api
 from benchmarks._warm_start_report import ABSENT, FIELDS, Outputs, at, write_report
 
 SEED_KB = Path(__file__).resolve().parents[1] / "knowledge_base" / "seed_kb.json"
@@ -179,12 +180,15 @@ def _fill_kb(tmp: Path, doc: dict, name: str) -> None:
 
 
 def _search(folder: Path | None, tmp: Path, mode: str, seed: int, args, resume: str | None):
-    return harness.search(folder, max_trials=args.max_trials, time_budget_s=args.time_budget,
-                          kb=str(tmp / "kb.sqlite"), warm_start=mode, seed=seed,
-                          cache_dir=args.cache, runs_dir=tmp / "runs", multi_fidelity=True,
-                          n_parallel=1, resume=resume,
-                          refit=False,  # the comparison is on validation scores: no refit
-                          space=harness.quick_space() if args.quick else None)
+    kb, tracking = str(tmp / "kb.sqlite"), TrackingOptions(runs_dir=tmp / "runs")
+    if resume is not None:
+        return api.resume(resume, kb=kb, cache_dir=args.cache, tracking=tracking)
+    return api.fit_auto(folder, max_trials=args.max_trials, time_budget_s=args.time_budget,
+                        kb=kb, seed=seed, cache_dir=args.cache, tracking=tracking,
+                        search=SearchOptions(
+                            warm_start=mode, multi_fidelity=True,
+                            refit=False,  # the comparison is on validation scores: no refit
+                            space=harness.quick_space() if args.quick else None))
 
 
 def copy_cold(source: Path, target: harness.ResultRows, datasets: set[str],

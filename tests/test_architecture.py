@@ -161,3 +161,46 @@ def test_the_cache_root_is_computed_in_one_place():
     hits = [str(p.relative_to(ROOT)) for p in MODULES.values()
             if "XDG_CACHE_HOME" in p.read_text() or '".cache"' in p.read_text()]
     assert hits == ["transfer_automl/paths.py"]
+
+
+#: The layers of docs/architecture.md, bottom first: a module imports from its own layer or
+#: the ones below it, never from above.
+LAYERS = [
+    {"transfer_automl.errors", "transfer_automl.trial", "transfer_automl.space",
+     "transfer_automl.paths"},
+    {"pretrained", "knowledge_base", "transfer_automl.data", "transfer_automl.preprocessing",
+     "transfer_automl.diagnosis", "transfer_automl.run", "transfer_automl.schedule",
+     "transfer_automl.samplers", "transfer_automl.options", "transfer_automl.portfolio",
+     "transfer_automl.demo"},
+    {"transfer_automl.training", "transfer_automl.embedding", "transfer_automl.executors"},
+    {"transfer_automl.study", "transfer_automl.pruners", "transfer_automl.search",
+     "transfer_automl.session", "transfer_automl.planning", "transfer_automl.seeding",
+     "transfer_automl.tracking", "transfer_automl.export", "transfer_automl.trial_model",
+     "transfer_automl.result", "transfer_automl.history"},
+    {"transfer_automl.api", "transfer_automl.restore", "transfer_automl.ablation"},
+    {"transfer_automl.cli", "transfer_automl.server", "benchmarks", "transfer_automl"},
+]
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    for depth in range(len(parts), 0, -1):
+        name = ".".join(parts[:depth])
+        for level, members in enumerate(LAYERS):
+            if name in members:
+                return level
+    raise AssertionError(f"{module} is in no layer of docs/architecture.md")
+
+
+def test_every_import_goes_down_the_layers():
+    upward = sorted((m, i) for m, imports in GRAPH.items() for i in imports
+                    if _layer(i) > _layer(m))
+    assert upward == []
+
+
+def test_the_architecture_page_names_every_layer_member():
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    missing = sorted(name for members in LAYERS for name in members
+                     if f"`{name.removeprefix('transfer_automl.')}`" not in page
+                     and f"`{name}`" not in page)
+    assert missing == []

@@ -8,18 +8,15 @@ the same worker process. This module is imported on executors; it never imports 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from transfer_automl.errors import TrialPruned
 from transfer_automl.executors._spark_metrics import SocketReporter
-from transfer_automl.trial import TrialContext
-from transfer_automl.trial import TrialResult, TrialSpec, TrialState
+from transfer_automl.executors.base import TrialFn, call_trial, failed_result
+from transfer_automl.trial import TrialContext, TrialResult, TrialSpec
 
 log = logging.getLogger(__name__)
 
-# (spec, context, reporter) -> TrialResult; picklable, runs on the executor.
-TrialFn = Callable[[TrialSpec, TrialContext, Callable], TrialResult]
 
 # One runner per worker process, keyed by the run's context; a new run replaces it.
 _RUNNERS: dict[TrialContext, object] = {}
@@ -48,12 +45,12 @@ def run_trial(args: TaskArgs) -> TrialResult:
     reporter = SocketReporter(args.metrics_address, args.token)
     try:
         if args.trial_fn is not None:
-            return _call(args.trial_fn, args.spec, args.context, reporter)
+            return call_trial(args.trial_fn, args.spec, args.context, reporter)
         try:
             runner = _runner(args.context)
         except Exception as exc:  # e.g. a missing manifest: the trial fails, the search goes on
             log.warning("trial %s: cannot set up the runner", args.spec.trial_id, exc_info=True)
-            return _failed(args.spec, f"{type(exc).__name__}: {exc}")
+            return failed_result(args.spec, f"{type(exc).__name__}: {exc}")
         return runner.run(args.spec, reporter)
     finally:
         reporter.close()
@@ -66,19 +63,3 @@ def _runner(context: TrialContext):
         _RUNNERS.clear()
         _RUNNERS[context] = TrialRunner(context)
     return _RUNNERS[context]
-
-
-def _call(trial_fn: TrialFn, spec: TrialSpec, context: TrialContext, reporter) -> TrialResult:
-    """Call a custom trial function with the same guarantees as ``TrialRunner.run``."""
-    try:
-        return trial_fn(spec, context, reporter)
-    except TrialPruned as exc:
-        return TrialResult(spec.trial_id, TrialState.PRUNED, reason=str(exc) or "stopped early")
-    except MemoryError:
-        return _failed(spec, "out of memory")
-    except Exception as exc:
-        return _failed(spec, f"{type(exc).__name__}: {exc}")
-
-
-def _failed(spec: TrialSpec, reason: str) -> TrialResult:
-    return TrialResult(spec.trial_id, TrialState.FAILED, reason=reason)

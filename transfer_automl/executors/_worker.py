@@ -6,19 +6,22 @@ import logging
 import queue
 
 from transfer_automl.errors import TrialPruned
-from transfer_automl.trial import TrialContext
-from transfer_automl.trial import EpochMetrics
+from transfer_automl.executors.base import call_trial
+from transfer_automl.trial import EpochMetrics, TrialContext
 
 
-class QueueReporter:
-    """Sends epoch metrics to the driver and raises :class:`TrialPruned` once it says stop."""
+class PipeReporter:
+    """Sends epoch metrics to the driver and raises :class:`TrialPruned` once it says stop.
+
+    ``events`` is this worker's own pipe to the driver: no lock is shared with other
+    processes, so killing this worker mid-send cannot block anyone else's events."""
 
     def __init__(self, events, control) -> None:
         self._events = events
         self._control = control
 
     def __call__(self, metrics: EpochMetrics) -> None:
-        self._events.put(metrics)
+        self._events.send(metrics)
         while True:
             try:
                 trial_id, reason = self._control.get_nowait()
@@ -28,15 +31,18 @@ class QueueReporter:
                 raise TrialPruned(reason)
 
 
-def worker_main(context: TrialContext, tasks, control, events) -> None:
-    """Serve trials until a ``None`` task arrives."""
+def worker_main(context: TrialContext, tasks, control, events, trial_fn=None) -> None:
+    """Serve trials until a ``None`` task arrives (with ``trial_fn``, a custom trial
+    function, instead of the trial runner)."""
     logging.basicConfig(level=logging.WARNING)
-    from transfer_automl.training import TrialRunner
+    reporter = PipeReporter(events, control)
+    if trial_fn is None:
+        from transfer_automl.training import TrialRunner
 
-    runner = TrialRunner(context)
-    reporter = QueueReporter(events, control)
+        runner = TrialRunner(context)
     while True:
         spec = tasks.get()
         if spec is None:
             return
-        events.put(runner.run(spec, reporter))
+        events.send(runner.run(spec, reporter) if trial_fn is None
+                    else call_trial(trial_fn, spec, context, reporter))

@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
-from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, TrialSpec
+from transfer_automl.errors import TrialPruned
+from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, TrialSpec, TrialState
 
 Event = EpochMetrics | TrialResult
+
+#: A custom trial: ``(spec, context, reporter) -> TrialResult``, where ``reporter(metrics)``
+#: sends one epoch's metrics and raises :class:`TrialPruned` once the driver says stop.
+#: Picklable (module-level), since it runs in a worker. The default is ``TrialRunner``.
+TrialFn = Callable[[TrialSpec, TrialContext, Callable[[EpochMetrics], None]], TrialResult]
+
+
+def call_trial(trial_fn: TrialFn, spec: TrialSpec, context: TrialContext,
+               reporter) -> TrialResult:
+    """Call a custom trial function with the same guarantees as ``TrialRunner.run``: it
+    always returns a result (pruned, failed with the reason, or its own)."""
+    try:
+        return trial_fn(spec, context, reporter)
+    except TrialPruned as exc:
+        return TrialResult(spec.trial_id, TrialState.PRUNED, reason=str(exc) or "stopped early")
+    except MemoryError:
+        return failed_result(spec, "out of memory")
+    except Exception as exc:
+        return failed_result(spec, f"{type(exc).__name__}: {exc}")
+
+
+def failed_result(spec: TrialSpec, reason: str) -> TrialResult:
+    return TrialResult(spec.trial_id, TrialState.FAILED, reason=reason)
 
 
 class Executor(abc.ABC):

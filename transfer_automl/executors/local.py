@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import queue
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 
 from transfer_automl.errors import InputError
-from transfer_automl.executors.base import Event, Executor, TrialContext
+from transfer_automl.executors.base import Event, Executor, TrialContext, TrialFn
 from transfer_automl.trial import TrialResult, TrialSpec, TrialState
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ class _Worker:
     process: mp.Process
     tasks: mp.Queue
     control: mp.Queue
+    events: Connection  # read end of the worker's own pipe
     trial: TrialSpec | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -30,13 +31,16 @@ class LocalExecutor(Executor):
     Args:
         n_parallel: number of worker processes (concurrent trials), at least 1.
         threads_per_trial: TensorFlow threads in each worker; 0 splits the cores evenly.
+        trial_fn: a custom picklable trial function (default: the trial runner), as for
+            :class:`~transfer_automl.executors.spark.SparkExecutor`.
     """
 
-    def __init__(self, n_parallel: int = 1, threads_per_trial: int = 0) -> None:
-        self.n_parallel = n_parallel
+    def __init__(self, n_parallel: int = 1, threads_per_trial: int = 0,
+                 trial_fn: TrialFn | None = None) -> None:
+        self.n_parallel, self.trial_fn = n_parallel, trial_fn
         self.threads_per_trial = threads_per_trial
         self._ctx = mp.get_context("spawn")
-        self._events: mp.Queue | None = None
+        self._pending: list[Event] = []  # results the driver itself produced (kills)
         self._workers: list[_Worker] = []
         self._context: TrialContext | None = None
 
@@ -51,17 +55,19 @@ class LocalExecutor(Executor):
 
         threads = self.threads_per_trial or max(1, (os.cpu_count() or 1) // self.n_parallel)
         self._context = TrialContext(**{**context.__dict__, "threads": threads})
-        self._events = self._ctx.Queue()
+        self._pending = []
         self._workers = [self._spawn() for _ in range(self.n_parallel)]
 
     def _spawn(self) -> _Worker:
         from transfer_automl.executors._worker import worker_main
 
         tasks, control = self._ctx.Queue(), self._ctx.Queue()
+        reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=worker_main, daemon=True, name="transfer-automl-worker",
-                                 args=(self._context, tasks, control, self._events))
+                                 args=(self._context, tasks, control, writer, self.trial_fn))
         proc.start()
-        return _Worker(proc, tasks, control)
+        writer.close()  # the worker holds the only write end: its death reads as EOF here
+        return _Worker(proc, tasks, control, reader)
 
     def submit(self, spec: TrialSpec) -> None:
         free = [w for w in self._workers if w.trial is None]
@@ -72,14 +78,14 @@ class LocalExecutor(Executor):
         worker.tasks.put(spec)
 
     def poll(self, timeout: float) -> list[Event]:
-        events: list[Event] = []
-        deadline = time.monotonic() + timeout
-        while True:
+        events, self._pending = self._pending, []
+        readers = [w.events for w in self._workers]
+        for reader in wait(readers, timeout=0.0 if events else timeout):
             try:
-                wait = max(0.0, deadline - time.monotonic()) if not events else 0.0
-                events.append(self._events.get(timeout=wait) if wait else self._events.get_nowait())
-            except queue.Empty:
-                break
+                while reader.poll():
+                    events.append(reader.recv())
+            except (EOFError, OSError):  # the worker died; _reap_dead reports its trial
+                continue
         for event in events:
             if isinstance(event, TrialResult):
                 self._release(event.trial_id)
@@ -104,6 +110,7 @@ class LocalExecutor(Executor):
                 hint = " (killed: out of memory?)" if code in (-9, 137) else ""
                 out.append(self._failed(w, f"worker process died with exit code {code}{hint}"))
             log.warning("worker %s exited with code %s; starting a new one", w.process.pid, code)
+            w.events.close()
             self._workers[i] = self._spawn()
         return out
 
@@ -121,7 +128,8 @@ class LocalExecutor(Executor):
             if w.trial is not None and w.trial.trial_id == trial_id:
                 w.process.kill()
                 w.process.join(10)
-                self._events.put(self._failed(w, reason))
+                w.events.close()  # it may hold half a message from the killed worker
+                self._pending.append(self._failed(w, reason))
                 w.trial = None
                 self._workers[i] = self._spawn()
 
@@ -134,4 +142,5 @@ class LocalExecutor(Executor):
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join(5)
+            w.events.close()
         self._workers = []

@@ -22,7 +22,8 @@ from transfer_automl.errors import InputError
 from transfer_automl.executors._spark_metrics import MetricsServer
 from transfer_automl.executors.spark_session import (default_conf, driver_host, failure_reason,
                                                       get_or_create, looks_lost)
-from transfer_automl.executors._spark_task import TaskArgs, TrialFn, run_partition
+from transfer_automl.executors._spark_task import TaskArgs, run_partition
+from transfer_automl.executors.base import TrialFn
 from transfer_automl.executors.base import Event, Executor, TrialContext
 from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
 
