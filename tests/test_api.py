@@ -81,3 +81,24 @@ def test_export_refuses_a_non_empty_directory(result, tmp_path):
 def test_bad_arguments_name_the_parameter(colour_folder, kwargs, match, tmp_path):
     with pytest.raises(InputError, match=match):
         fit_auto(colour_folder, cache_dir=tmp_path, **kwargs)
+
+
+def test_predict_command_prints_top_k_as_json(result, tmp_path, colour_folder):
+    import json
+    import subprocess
+    import sys
+
+    model = result.export(tmp_path / "model")
+    images = [str(next((colour_folder / c).iterdir())) for c in ("blue", "red")]
+    proc = subprocess.run([sys.executable, "-m", "transfer_automl.cli", "predict", str(model),
+                           *images, "--json", "--top-k", "3"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["path"] for r in rows] == images
+    for row in rows:
+        assert [t["label"] for t in row["top"]][0] == row["label"] and len(row["top"]) == 3
+        assert sorted(t["label"] for t in row["top"]) == ["blue", "green", "red"]
+        probs = [t["probability"] for t in row["top"]]
+        assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-4
+    assert [r["label"] for r in rows] == result.model.predict(images)

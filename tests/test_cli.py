@@ -87,3 +87,22 @@ def test_predict_on_a_non_model_directory(tmp_path):
     Image.new("RGB", (8, 8)).save(img)
     line = _one_error_line(cli("predict", str(tmp_path), str(img)))
     assert "not an exported model" in line
+
+
+def test_version_and_fixed_choices_fail_before_any_work(tmp_path):
+    from transfer_automl import __version__
+
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"transfer-automl {__version__}"
+    (tmp_path / "a").mkdir()
+    for args, option in ((["--warm-start", "bogus"], "--warm-start"),
+                         (["--executor", "mars"], "--executor"),
+                         (["--spark-master", "local[2]"], "--spark-master")):
+        proc = cli("fit", str(tmp_path), "--no-kb", *args, timeout=60)
+        assert proc.returncode == 2, proc.stderr  # a usage error, before the data is read
+        assert option in proc.stderr and "Searching" not in proc.stdout
+
+
+def test_a_missing_run_is_named_for_the_command_that_wanted_it(tmp_path):
+    proc = cli("history", "nope", "--cache-dir", str(tmp_path))
+    assert "history: no run 'nope'" in _one_error_line(proc)

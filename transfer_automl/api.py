@@ -82,7 +82,8 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
         space, priors, warm = planning.plan(store, embedding, space, search.warm_start)
     settings = {"max_trials": max_trials, "time_budget_s": time_budget_s, "seed": seed,
                 "search": saved(search), "data": saved(data),
-                "warm": seeding.to_dict(warm, priors)}
+                "warm": seeding.to_dict(warm, priors),
+                "embedding": None if embedding is None else [float(v) for v in embedding]}
     files = create_run(_runs_root(tracking, cache), loaded, space, settings)
     plan = _Plan(files, loaded, space, max_trials, time_budget_s, seed, search, warm, priors,
                  embedding)
@@ -110,7 +111,7 @@ def resume(run_id: str, *, executor: str | Executor = "local", kb: Any = None,
     log.info("resuming run %s: %d finished trials, %.0f s spent", run_id, len(journal), elapsed)
     plan = _Plan(files, load_manifest(files.manifest), space, int(settings["max_trials"]),
                  float(settings["time_budget_s"]), int(settings["seed"]), search, warm, priors,
-                 None, journal, elapsed)
+                 settings.get("embedding"), journal, elapsed)
     return _execute(plan, ex, store, cache, tracking)
 
 

@@ -79,7 +79,8 @@ def restore(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = 
     from transfer_automl.paths import cache_dir as resolve_cache
 
     cache = resolve_cache(cache_dir)
-    files = find_run(Path(runs_dir) if runs_dir is not None else cache / "runs", run_id)
+    files = find_run(Path(runs_dir) if runs_dir is not None else cache / "runs", run_id,
+                     "restore")
     entries, _ = files.journal()
     for spec, result in entries:
         if spec.trial_id == trial_id:

@@ -100,14 +100,16 @@ class RunFiles:
         return entries
 
 
-def find_run(runs_dir: Path, run_id: str) -> RunFiles:
-    """The files of ``run_id``; a clear error if it does not exist or cannot be resumed."""
+def find_run(runs_dir: Path, run_id: str, purpose: str = "resume") -> RunFiles:
+    """The files of ``run_id``; a clear error, naming ``purpose`` (what the run was wanted
+    for: resume, history, restore, ablate), if it does not exist or cannot be read."""
     run_dir = runs_dir / run_id
     if not (run_dir / SETTINGS).is_file() or not (run_dir / MANIFEST).is_file():
         known = sorted(p.name for p in runs_dir.iterdir() if (p / SETTINGS).exists()) \
             if runs_dir.is_dir() else []
         hint = f"; known runs: {', '.join(known[-5:])}" if known else ""
-        raise InputError(f"resume: no resumable run {run_id!r} in {runs_dir}{hint}")
+        what = "resumable run" if purpose == "resume" else "run"
+        raise InputError(f"{purpose}: no {what} {run_id!r} in {runs_dir}{hint}")
     return RunFiles(run_dir)
 
 

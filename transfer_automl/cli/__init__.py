@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 
 from transfer_automl.cli import display
-from transfer_automl.cli.common import (KB, CacheDir, ExecutorName, NoKB, SparkMaster, cache_root,
+from transfer_automl.cli.common import (KB, CacheDir, ExecutorChoice, ExecutorName, NoKB,
+                                        SparkMaster, WarmStart, WarmStartChoice, cache_root,
                                         executor_arg, kb_arg)
 from transfer_automl.cli.kb import kb_app
 from transfer_automl.cli.server import serve, token_app
@@ -24,6 +25,21 @@ from transfer_automl.errors import TransferAutoMLError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   pretty_exceptions_show_locals=False,
                   help="Automatic transfer learning for image folders.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from transfer_automl import __version__
+
+        print(f"transfer-automl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Automatic transfer learning for image folders."""
 app.add_typer(kb_app, name="kb")
 app.add_typer(token_app, name="token")
 app.add_typer(benchmark_app, name="benchmark")
@@ -79,10 +95,14 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
         cache_dir: CacheDir = None, seed: Seed = 0,
         n_parallel: Annotated[int, typer.Option("--n-parallel", min=1,
                                                 help="Concurrent trials (local executor).")] = 1,
-        executor: ExecutorName = "local", spark_master: SparkMaster = None,
-        kb: KB = None, no_kb: NoKB = False,
-        warm_start: Annotated[str, typer.Option(
-            "--warm-start", help="auto, none, points or history.")] = "auto",
+        executor: ExecutorName = ExecutorChoice.LOCAL, spark_master: SparkMaster = None,
+        kb: KB = None, no_kb: NoKB = False, warm_start: WarmStart = WarmStartChoice.AUTO,
+        cv_folds: Annotated[int, typer.Option(
+            "--cv-folds", min=0, max=10, help="Cross-validation folds of trials on cached "
+                                              "inputs (0 or 1: the validation split).")] = 5,
+        trial_timeout: Annotated[Optional[float], typer.Option(
+            "--trial-timeout", min=1, help="Kill a single trial after this many seconds.")]
+        = None,
         mlflow_uri: Annotated[Optional[str], typer.Option(
             "--mlflow-uri", help="Also log the search to this MLflow tracking URI.")] = None
         ) -> None:
@@ -92,13 +112,14 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
     _fit(directory, max_trials=max_trials, time_budget=time_budget, out=out,
          cache_dir=cache_dir, seed=seed, executor=executor_arg(executor, spark_master),
          kb=kb_arg(kb, no_kb), mlflow_uri=mlflow_uri,
-         search=SearchOptions(warm_start=warm_start, n_parallel=n_parallel))
+         search=SearchOptions(warm_start=warm_start.value, n_parallel=n_parallel, cv_folds=cv_folds,
+                              trial_timeout_s=trial_timeout))
 
 
 @app.command()
 def resume(run_id: Annotated[str, typer.Argument(help="Id of the interrupted run.")],
            out: Out = None, cache_dir: CacheDir = None, kb: KB = None, no_kb: NoKB = False,
-           executor: ExecutorName = "local", spark_master: SparkMaster = None) -> None:
+           executor: ExecutorName = ExecutorChoice.LOCAL, spark_master: SparkMaster = None) -> None:
     """Continue an interrupted run: finished trials are kept, the rest of its budget is used."""
     from transfer_automl.run import find_run
 
@@ -110,13 +131,31 @@ def resume(run_id: Annotated[str, typer.Argument(help="Id of the interrupted run
 
 @app.command()
 def predict(model_dir: Annotated[Path, typer.Argument(help="An exported model directory.")],
-            images: Annotated[list[Path], typer.Argument(help="Image files.")]) -> None:
-    """Print the predicted class of each image."""
+            images: Annotated[list[Path], typer.Argument(help="Image files.")],
+            top_k: Annotated[int, typer.Option(
+                "--top-k", min=1, help="Show the K most probable classes of each image.")] = 1,
+            as_json: Annotated[bool, typer.Option(
+                "--json", help="One JSON object per image: path, label, top classes with "
+                               "probabilities.")] = False) -> None:
+    """Print the predicted class of each image (with --top-k, the K most probable)."""
+    import json
+
     from transfer_automl.export import load_model
 
     model = load_model(model_dir)
-    for path, label in zip(images, model.predict([str(p) for p in images])):
-        console.print(f"{path}\t{label}")
+    probabilities = model.predict_proba([str(p) for p in images])
+    k = min(top_k, len(model.class_names))
+    for path, row in zip(images, probabilities):
+        best = row.argsort()[::-1][:k]
+        top = [{"label": model.class_names[i], "probability": round(float(row[i]), 6)}
+               for i in best]
+        if as_json:
+            print(json.dumps({"path": str(path), "label": top[0]["label"], "top": top}))
+        elif k == 1:
+            console.print(f"{path}\t{top[0]['label']}", markup=False, highlight=False)
+        else:
+            ranked = "\t".join(f"{t['label']} {t['probability']:.4f}" for t in top)
+            console.print(f"{path}\t{ranked}", markup=False, highlight=False)
 
 
 @app.command()

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from transfer_automl.cli import display
-from transfer_automl.cli.common import (CacheDir, ExecutorName, SparkMaster, cache_root as _cache,
-                                        executor_arg)
+from transfer_automl.cli.common import (CacheDir, ExecutorChoice, ExecutorName, SparkMaster,
+                                        cache_root as _cache, executor_arg)
 from transfer_automl.errors import InputError
 
 console = display.console
@@ -28,7 +28,7 @@ def ablate(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zi
            trial: Annotated[Optional[str], typer.Option(
                "--trial", help="With --from-run: the trial (default: the run's best).")] = None,
            seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
-           executor: ExecutorName = "local", spark_master: SparkMaster = None,
+           executor: ExecutorName = ExecutorChoice.LOCAL, spark_master: SparkMaster = None,
            search_trials: Annotated[int, typer.Option(
                "--search-trials", min=1, help="Trials per search of the warm_start component.")]
            = 4,
@@ -91,7 +91,7 @@ def _base_config(config: Optional[str], from_run: Optional[str], trial: Optional
     from transfer_automl.run import find_run
 
     if trial is None:
-        entries, _ = find_run(cache / "runs", from_run).journal()
+        entries, _ = find_run(cache / "runs", from_run, "ablate").journal()
         scored = [(r.score, s.trial_id) for s, r in entries if r.score is not None]
         if not scored:
             raise InputError(f"run {from_run} has no scored trial to take a configuration from")

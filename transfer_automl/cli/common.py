@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import enum
+
 import typer
 
+from transfer_automl.options import WarmStartMode
 from transfer_automl.paths import CACHE_ENV, cache_dir
 
 CacheDir = Annotated[Optional[Path], typer.Option(
@@ -15,7 +18,24 @@ CacheDir = Annotated[Optional[Path], typer.Option(
 KB = Annotated[Optional[str], typer.Option(
     "--kb", help="Knowledge base: SQLite path or SQLAlchemy URL (default: CACHE/kb.sqlite).")]
 NoKB = Annotated[bool, typer.Option("--no-kb", help="Search without a knowledge base.")]
-ExecutorName = Annotated[str, typer.Option("--executor", help="local or spark.")]
+
+
+class ExecutorChoice(str, enum.Enum):
+    LOCAL = "local"
+    SPARK = "spark"
+
+
+#: The warm-start modes a user chooses from (``points+history`` is what ``auto`` resolves to).
+WarmStartChoice = enum.Enum("WarmStartChoice", {m.name: m.value for m in WarmStartMode
+                                                if m is not WarmStartMode.POINTS_HISTORY},
+                            type=str)
+
+ExecutorName = Annotated[ExecutorChoice, typer.Option(
+    "--executor", help="Where trials run: local worker processes or Spark tasks.")]
+WarmStart = Annotated[WarmStartChoice, typer.Option(
+    "--warm-start", help="What the knowledge base contributes: auto (prior points, and prior "
+                         "trials unless the dataset is far from all known ones), none, "
+                         "points or history.")]
 SparkMaster = Annotated[Optional[str], typer.Option(
     "--spark-master", help="Spark master URL (default local[*]).")]
 
@@ -30,11 +50,12 @@ def kb_arg(kb: Optional[str], no_kb: bool):
     return False if no_kb else kb
 
 
-def executor_arg(executor: str, spark_master: Optional[str]) -> str:
+def executor_arg(executor: ExecutorChoice | str, spark_master: Optional[str]) -> str:
     """The ``executor`` argument of the library for --executor / --spark-master."""
-    if executor not in ("local", "spark"):
-        raise typer.BadParameter(f"expected local or spark, got {executor!r}",
-                                 param_hint="--executor")
+    executor = getattr(executor, "value", executor)
+    if spark_master and executor != "spark":
+        raise typer.BadParameter("--spark-master needs --executor spark",
+                                 param_hint="--spark-master")
     if executor == "spark" and spark_master:
         return spark_master
     return executor

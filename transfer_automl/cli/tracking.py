@@ -27,7 +27,7 @@ def history(run_id: RunId, out: Annotated[Optional[Path], typer.Option(
     from transfer_automl.history import ROOT, write_history
     from transfer_automl.run import find_run
 
-    files = find_run(_cache(cache_dir) / "runs", run_id)
+    files = find_run(_cache(cache_dir) / "runs", run_id, "history")
     run_history, paths = write_history(files, out)
     nodes = run_history.tree()
     colours = {"complete": "green", "pruned": "yellow", "failed": "red"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
+import sys
+from collections.abc import Iterator
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -23,6 +26,36 @@ class _Worker:
     events: Connection  # read end of the worker's own pipe
     trial: TrialSpec | None = None
     started: float = field(default_factory=time.monotonic)
+
+
+def _from_main(obj) -> bool:
+    return obj is not None and getattr(obj, "__module__", None) == "__main__"
+
+
+@contextlib.contextmanager
+def _main_hidden(needed: bool = False) -> Iterator[None]:
+    """Start processes without them importing the parent's ``__main__``.
+
+    A spawned process re-imports the parent's main module (the user's script, or the module
+    of ``python -m``) before it runs its target; a script that calls ``fit_auto`` at top
+    level without an ``if __name__ == "__main__":`` guard would run its whole search again
+    in every worker, which multiprocessing refuses, and every trial died. Workers need
+    nothing from ``__main__`` (specs and results are plain records), so it is hidden from
+    the spawn while they start. ``needed``: a custom trial function defined in ``__main__``,
+    which the worker must import; then the main module is left as it is.
+    """
+    main = sys.modules.get("__main__")
+    if needed or main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 class LocalExecutor(Executor):
@@ -65,7 +98,8 @@ class LocalExecutor(Executor):
         reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=worker_main, daemon=True, name="transfer-automl-worker",
                                  args=(self._context, tasks, control, writer, self.trial_fn))
-        proc.start()
+        with _main_hidden(needed=_from_main(self.trial_fn)):
+            proc.start()
         writer.close()  # the worker holds the only write end: its death reads as EOF here
         return _Worker(proc, tasks, control, reader)
 

@@ -30,42 +30,66 @@ class RunRecorder(Tracker):
     """Journals each finished trial in the run directory and writes the run and its trials to
     the knowledge base (``store``; None for none) as events arrive.
 
-    Trials go to the knowledge base when they start (status running) and again when they
-    finish, so a run killed midway leaves an accurate record. Knowledge-base write errors are
-    logged, never allowed to end the search.
+    Nothing reaches the knowledge base before the run's first trial completes with a score:
+    a search whose trials all crash (a script that cannot start workers, a broken install)
+    must not leave its dataset behind to be matched, as a known neighbour at distance zero,
+    by the next attempt. From then on trials go to the knowledge base when they start
+    (status running) and again when they finish, so a run killed midway leaves an accurate
+    record. Knowledge-base write errors are logged, never allowed to end the search.
+
+    Args:
+        embedding: the dataset's embedding (a resumed run passes the one it saved; None
+            when it has none, and the dataset is then looked up by its fingerprint).
     """
 
     def __init__(self, store, data, embedding, files, study: Study,
                  elapsed_offset: float = 0.0) -> None:
-        self.store, self.files = store, files
-        self.run_id, self.offset = files.run_id, elapsed_offset
-        if store is not None:
-            self._start_run(data, embedding, study)
+        self.store, self.files, self.data, self.embedding = store, files, data, embedding
+        self.run_id, self.offset, self.study = files.run_id, elapsed_offset, study
+        self.written = False
+        self.waiting: dict[str, object] = {}  # trials seen before the run was written
+        if store is not None and any(_learned(r) for r in study.finished):
+            self._write_run()  # resumed after trials had completed
 
-    def _start_run(self, data, embedding, study: Study) -> None:
+    def _write_run(self) -> None:
         from transfer_automl.embedding import meta_features
 
-        if embedding is None:  # resumed: the dataset was stored when the run began
+        data = self.data
+        if self.embedding is None:  # resumed without a saved embedding
             known = [d.id for d in self.store.datasets() if d.fingerprint == data.fingerprint]
             if not known:
                 log.warning("knowledge base: dataset of run %s not found; not recording",
                             self.run_id)
                 self.store = None
                 return
-            self.dataset_id = known[0]
-        else:
+            dataset_id = known[0]
+        else:  # the same fingerprint again returns the stored dataset
             name = Path(data.report.source).name or "dataset"
-            self.dataset_id = self.store.add_dataset(name, data.fingerprint, embedding,
-                                                     meta_features(data), data.report.to_dict())
-        self.store.start_run(self.run_id, self.dataset_id,
-                             {"space": list(study.space.names), "seed": study.seed})
+            dataset_id = self.store.add_dataset(name, data.fingerprint, self.embedding,
+                                                meta_features(data), data.report.to_dict())
+        self.store.start_run(self.run_id, dataset_id,
+                             {"space": list(self.study.space.names), "seed": self.study.seed})
+        self.written = True
+        for trial in self.waiting.values():
+            self._record(trial)
+        self.waiting.clear()
 
     def on_trial_started(self, event) -> None:
-        self._record(event.trial)
+        self._record_or_wait(event.trial)
 
     def on_trial_finished(self, event) -> None:
         self.files.append(event.trial.spec, event.trial.result, self.offset + event.elapsed)
-        self._record(event.trial)
+        if self.store is not None and not self.written and _learned(event.trial):
+            self.waiting[event.trial.spec.trial_id] = event.trial
+            self._write_run()
+            return
+        self._record_or_wait(event.trial)
+
+    def _record_or_wait(self, trial) -> None:
+        if self.written:
+            self._record(trial)
+        elif self.store is not None:
+            self.waiting[trial.spec.trial_id] = trial
 
     def _record(self, trial) -> None:
         if self.store is None:
@@ -80,6 +104,10 @@ class RunRecorder(Tracker):
     def close(self, status: str, result=None) -> None:
         if self.store is None:
             return
+        if not self.written:
+            log.info("knowledge base: run %s completed no trial; not recorded", self.run_id)
+            self.store.close()
+            return
         best = None
         if result is not None:
             best = next((row["trial"] for row in result.leaderboard
@@ -88,3 +116,11 @@ class RunRecorder(Tracker):
             self.store.finish_run(self.run_id, status, best)
         finally:
             self.store.close()
+
+
+def _learned(trial) -> bool:
+    """Whether a finished trial is something the knowledge base can learn from."""
+    from transfer_automl.trial import TrialState
+
+    result = trial.result
+    return result is not None and result.state == TrialState.COMPLETE and result.score is not None
