@@ -22,6 +22,7 @@ SUITES = {
     "throughput": "benchmarks.throughput",
     "build_seed_kb": "benchmarks.build_seed_kb",
     "meta_dataset": "benchmarks.meta_dataset",
+    "transfer": "benchmarks.transfer_replay",
 }
 
 
