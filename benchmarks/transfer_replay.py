@@ -111,7 +111,10 @@ def _interval(diffs) -> str:
 def evaluate(meta: rm.Meta, args, keep=None, methods=None) -> dict[str, np.ndarray]:
     """Per method: ``[held-out datasets, budgets + seconds + 1]`` regrets and trials to
     reach within one point of the best (last column)."""
-    methods = methods if methods is not None else rm.ORDERED
+    if methods is None:
+        from benchmarks._replay_kb import KnowledgeBasePriors
+
+        methods = {**rm.ORDERED, "knowledge-base priors (fit_auto)": KnowledgeBasePriors()}
     n_configs = len(meta.configs)
     first = meta.configs.index(DEFAULT_CONFIG) if DEFAULT_CONFIG in meta.configs else 0
     out: dict[str, list] = {}
@@ -198,7 +201,10 @@ def write_synthetic(folder: Path, n_per_family: int = 4, n_configs: int = 12,
                     seed: int = 0) -> tuple[Path, Path]:
     """A meta-dataset with a planted structure: two families of datasets, near each other in
     embedding, each preferring its own configurations; configurations differ in cost."""
+    from transfer_automl.portfolio import portfolio
+
     rng = np.random.default_rng(seed)
+    ids = [e.config_id for e in portfolio()][:n_configs]  # real ids: every method applies
     folder.mkdir(parents=True, exist_ok=True)
     centres = rng.normal(size=(2, 8)) * 3
     taste = rng.normal(size=(2, n_configs)) * 0.08
@@ -211,7 +217,7 @@ def write_synthetic(folder: Path, n_per_family: int = 4, n_configs: int = 12,
             base = rng.uniform(0.6, 0.8)
             for c in range(n_configs):
                 score = float(np.clip(base + taste[family, c] + rng.normal() * 0.01, 0, 1))
-                lines.append(json.dumps({"dataset": name, "config_id": f"c{c:02d}",
+                lines.append(json.dumps({"dataset": name, "config_id": ids[c],
                                          "state": "complete", "score": score,
                                          "wall_s": float(cost[c] * rng.uniform(0.8, 1.2))}))
     rows, emb = folder / "rows.jsonl", folder / "embeddings.json"
