@@ -106,3 +106,17 @@ def test_version_and_fixed_choices_fail_before_any_work(tmp_path):
 def test_a_missing_run_is_named_for_the_command_that_wanted_it(tmp_path):
     proc = cli("history", "nope", "--cache-dir", str(tmp_path))
     assert "history: no run 'nope'" in _one_error_line(proc)
+
+
+@pytest.mark.slow
+def test_fit_through_a_pipe_prints_one_leaderboard_line_per_trial(colour_folder, cache_root):
+    proc = cli("fit", str(colour_folder), "--max-trials", "2", "--time-budget", "600",
+               "--no-kb", "--cache-dir", str(cache_root), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    header = lines.index("\t".join(("trial", "status", "val_acc", "epochs", "cost_s", "fidelity",
+                                    "origin", "diagnosis", "configuration")))
+    board = lines[header + 1:header + 3]  # one line per trial, each with every column
+    assert all(len(line.split("\t")) == 9 for line in board)
+    assert {line.split("\t")[0] for line in board} == {"t000", "t001"}
+    assert any(line.startswith("test accuracy:") for line in lines)

@@ -71,7 +71,7 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor
                               cache_dir=cache_root(cache_dir), search=search, tracking=tracking)
     finally:
         progress.close()
-    console.print(display.leaderboard(result.leaderboard))
+    display.print_leaderboard(result.leaderboard)
     console.print(result.explanation)
     console.print(f"best validation accuracy: {result.best_score:.4f}")
     if result.test_score is not None:

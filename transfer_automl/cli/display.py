@@ -11,6 +11,7 @@ from transfer_automl.diagnosis import COLOUR, diagnose_trial
 from transfer_automl.tracking import Tracker
 
 console = Console()
+console.soft_wrap = not console.is_terminal  # a pipe or log file: paths are not wrapped
 
 
 def describe(config: dict) -> str:
@@ -82,6 +83,34 @@ class Progress(Tracker):
 
 
 _VERDICT_COLOURS = {verdict.value: colour for verdict, colour in COLOUR.items()}
+
+
+LEADERBOARD_COLUMNS = ("trial", "status", "val_acc", "epochs", "cost_s", "fidelity", "origin",
+                       "diagnosis", "configuration")
+
+
+def leaderboard_lines(rows: list[dict]) -> list[str]:
+    """The leaderboard as tab-separated lines, one per trial under a header: for output
+    that is not a terminal (a pipe, a log file), where a table would be squeezed into 80
+    columns and wrapped."""
+    lines = ["\t".join(LEADERBOARD_COLUMNS)]
+    for row in rows:
+        score = f"{row['score']:.4f}" if row["score"] is not None else "-"
+        cost = f"{row['cost_s']:.1f}" if row["cost_s"] is not None else "-"
+        detail = describe(row["config"]) + (f" [{row['reason']}]" if row["reason"] else "")
+        cells = (row["trial"], row["status"], score, str(row["epochs_run"]), cost,
+                 row["fidelity"], row["origin"], row.get("diagnosis", ""), detail)
+        lines.append("\t".join(str(c).replace("\t", " ").replace("\n", " ") for c in cells))
+    return lines
+
+
+def print_leaderboard(rows: list[dict]) -> None:
+    """A table on a terminal, one plain line per trial anywhere else."""
+    if console.is_terminal:
+        console.print(leaderboard(rows))
+    else:
+        for line in leaderboard_lines(rows):
+            print(line)
 
 
 def leaderboard(rows: list[dict]) -> Table:
