@@ -102,3 +102,30 @@ def test_predict_command_prints_top_k_as_json(result, tmp_path, colour_folder):
         probs = [t["probability"] for t in row["top"]]
         assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-4
     assert [r["label"] for r in rows] == result.model.predict(images)
+
+
+def test_the_test_score_comes_with_its_count_interval_and_confusion(result, colour_folder):
+    import json
+
+    from transfer_automl.trial_model import wilson_interval
+
+    report = result.test_report
+    assert report.accuracy == result.test_score and report.n == sum(map(sum, report.confusion))
+    low, high = report.interval
+    assert low <= report.accuracy <= high and (low, high) == wilson_interval(
+        round(report.accuracy * report.n), report.n)
+    assert sorted(report.per_class) == ["blue", "green", "red"]
+    assert sum(n for _, n in report.per_class.values()) == report.n
+    assert f"on {report.n} images" in report.summary()
+    assert "rough figure" in report.summary()  # a tiny test split says so
+    saved = json.loads((result.model.path / "metadata.json").read_text())["test"]
+    assert saved["n"] == report.n and saved["confusion"] == report.confusion
+    assert len(repr(result)) < 300 and result.run_id in repr(result)
+
+
+def test_wilson_interval():
+    from transfer_automl.trial_model import wilson_interval
+
+    low, high = wilson_interval(8, 10)
+    assert abs(low - 0.4902) < 1e-3 and abs(high - 0.9433) < 1e-3
+    assert wilson_interval(0, 0) == (0.0, 1.0) and wilson_interval(5, 5)[1] == 1.0

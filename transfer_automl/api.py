@@ -248,7 +248,7 @@ def _finish(session: RunSession, warm: planning.WarmStart,
             refit_artifact: str | None = None) -> FitResult:
     """Export the best trial's model, score it on the test split, explain the run."""
     from transfer_automl.result import explain
-    from transfer_automl.trial_model import export_trial, split_accuracy
+    from transfer_automl.trial_model import export_trial, split_report
 
     study, data, run_id = session.study, session.data, session.run_id
     best = study.best()
@@ -264,8 +264,13 @@ def _finish(session: RunSession, warm: planning.WarmStart,
     exported = export_trial(config, refit_artifact or best.result.artifact, data.class_names,
                             session.files.run_dir / "model",
                             backbone_cache=session.cache / "backbones", metadata=metadata)
+    report = split_report(exported, data.test, data.class_names)
+    if report is not None:
+        exported.record_metadata(test=report.to_dict())
+        if report.n < report.FEW_IMAGES:
+            log.warning("run %s: %s", run_id, report.summary())
     return FitResult(run_id=run_id, best_config=config, best_score=float(best.result.score),
-                     test_score=split_accuracy(exported, data.test),
+                     test_score=report.accuracy if report else None, test_report=report,
                      leaderboard=study.leaderboard(), group=warm.group,
                      data_report=data.report.to_dict(),
                      explanation=explain(study, best, warm.describe(), refit_artifact is not None),

@@ -87,6 +87,11 @@ class ExportedModel:
             out.append(self._serve(images=stacked)["probabilities"].numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
 
+    def record_metadata(self, **values: Any) -> None:
+        """Add ``values`` to the model's ``metadata.json`` (e.g. its test scores)."""
+        self.metadata.update(values)
+        (self.path / METADATA).write_text(json.dumps(self.metadata, indent=1, default=str))
+
     def predict(self, x) -> list[str]:
         """Class names for image paths (one path or a list) or an image array batch."""
         return [self.class_names[i] for i in self.predict_proba(x).argmax(axis=1)]

@@ -28,6 +28,9 @@ class FitResult:
         data_report: what ingestion found (counts, skipped files, conversions).
         explanation: a few sentences on how the result was found.
         model: the exported best model (see :meth:`export`).
+        test_report: the test accuracy with its 95% interval and the number of test images,
+            per-class accuracy and the confusion matrix
+            (:class:`~transfer_automl.trial_model.SplitReport`; None without a test split).
     """
 
     run_id: str
@@ -39,6 +42,12 @@ class FitResult:
     data_report: dict[str, Any]
     explanation: str
     model: ExportedModel = field(repr=False)
+    test_report: Any = None
+
+    def __repr__(self) -> str:
+        test = self.test_report.summary() if self.test_report is not None else "no test split"
+        return (f"FitResult(run {self.run_id}: {len(self.leaderboard)} trials, best validation "
+                f"accuracy {self.best_score:.4f}, {test})")
 
     def predict(self, x) -> list[str]:
         """Class names for image paths or an image array batch."""

@@ -74,8 +74,12 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor
     display.print_leaderboard(result.leaderboard)
     console.print(result.explanation)
     console.print(f"best validation accuracy: {result.best_score:.4f}")
-    if result.test_score is not None:
-        console.print(f"test accuracy: {result.test_score:.4f}")
+    if result.test_report is not None:
+        report = result.test_report
+        console.print(f"test accuracy: {report.accuracy:.4f}")
+        console.print(report.summary())
+        console.print("per class: " + ", ".join(f"{name} {acc:.3f} ({n})" for name, (acc, n)
+                                                in report.per_class.items()))
     if out is not None:
         result.export(out)
         console.print(f"model exported to {out}")

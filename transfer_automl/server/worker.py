@@ -156,6 +156,7 @@ class JobRunner:
         return clean_json({
             "run_id": result.run_id, "best_score": result.best_score,
             "test_score": result.test_score, "best_config": result.best_config,
+            "test_report": result.test_report.to_dict() if result.test_report else None,
             "leaderboard": result.leaderboard, "group": result.group,
             "explanation": result.explanation})
 
