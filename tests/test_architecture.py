@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("transfer_automl", "knowledge_base", "pretrained", "benchmarks")
 #: Modules of transfer_automl that import nothing else of the project: anyone may use them.
 BOTTOM = {"transfer_automl.errors", "transfer_automl.trial", "transfer_automl.space",
-          "transfer_automl.paths"}
+          "transfer_automl.paths", "transfer_automl.quiet"}
 MAX_LINES = 400
 
 
@@ -167,7 +167,7 @@ def test_the_cache_root_is_computed_in_one_place():
 #: the ones below it, never from above.
 LAYERS = [
     {"transfer_automl.errors", "transfer_automl.trial", "transfer_automl.space",
-     "transfer_automl.paths"},
+     "transfer_automl.paths", "transfer_automl.quiet"},
     {"pretrained", "knowledge_base", "transfer_automl.data", "transfer_automl.preprocessing",
      "transfer_automl.diagnosis", "transfer_automl.run", "transfer_automl.schedule",
      "transfer_automl.samplers", "transfer_automl.options", "transfer_automl.portfolio",

@@ -38,6 +38,8 @@ def test_a_script_without_a_main_guard_runs_to_a_model(tmp_path, cache_root, col
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "freeze_support" not in done.stderr
+    # neither the driver nor its workers print TensorFlow's C++ start-up lines
+    assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines()
                  if line.startswith(("LABEL", "TEST")))
     assert lines["LABEL"] in ("blue", "green", "red")

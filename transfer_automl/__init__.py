@@ -6,6 +6,13 @@ needs it.
 
 from __future__ import annotations
 
+import os
+
+# TensorFlow's C++ info and warning lines are noise for users of this tool (the start-up
+# lines printed before that setting applies are filtered by transfer_automl.quiet); set
+# TF_CPP_MIN_LOG_LEVEL=0 before importing transfer_automl to see everything. Workers inherit it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"
 __all__ = ["fit_auto", "resume", "load_model", "DataOptions", "SearchOptions",
            "TrackingOptions", "WarmStartMode", "__version__"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from transfer_automl import planning, seeding
+from transfer_automl import planning, quiet, seeding
 from transfer_automl.errors import InputError, SearchFailed
 from transfer_automl.executors import Executor, make_executor
 from transfer_automl.options import DataOptions, SearchOptions, TrackingOptions, load, saved
@@ -74,6 +74,7 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     # after the data (bad input fails first), before any backbone loads: an unusable KB
     # fails here in one line
     store = planning.open_kb(kb, cache)
+    quiet.tensorflow()
     embedding, warm, priors = None, planning.WarmStart(planning.WarmStartMode.NONE), None
     if store is not None:
         from transfer_automl.embedding import BackboneStatsEmbedder
@@ -100,6 +101,7 @@ def resume(run_id: str, *, executor: str | Executor = "local", kb: Any = None,
     from transfer_automl.data import load_manifest
 
     tracking = tracking or TrackingOptions()
+    quiet.tensorflow()
     cache = resolve_cache(cache_dir)
     files = find_run(_runs_root(tracking, cache), run_id)
     settings, space = files.load_settings()

@@ -65,7 +65,9 @@ class ExportedModel:
         if not (path / LABELS).is_file() or not (path / "saved_model.pb").is_file():
             raise InputError(f"{path}: not an exported model (expected saved_model.pb and "
                              f"{LABELS}); export one with FitResult.export(dir)")
-        import tensorflow as tf
+        from transfer_automl import quiet
+
+        tf = quiet.tensorflow()
 
         self.path = path
         self.class_names: list[str] = json.loads((path / LABELS).read_text())

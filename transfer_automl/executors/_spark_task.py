@@ -58,6 +58,9 @@ def run_trial(args: TaskArgs) -> TrialResult:
 
 def _runner(context: TrialContext):
     if context not in _RUNNERS:
+        from transfer_automl import quiet
+
+        quiet.tensorflow()
         from transfer_automl.training import TrialRunner
 
         _RUNNERS.clear()

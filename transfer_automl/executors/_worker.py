@@ -37,6 +37,9 @@ def worker_main(context: TrialContext, tasks, control, events, trial_fn=None) ->
     logging.basicConfig(level=logging.WARNING)
     reporter = PipeReporter(events, control)
     if trial_fn is None:
+        from transfer_automl import quiet
+
+        quiet.tensorflow()
         from transfer_automl.training import TrialRunner
 
         runner = TrialRunner(context)
