@@ -129,3 +129,8 @@ def test_wilson_interval():
     low, high = wilson_interval(8, 10)
     assert abs(low - 0.4902) < 1e-3 and abs(high - 0.9433) < 1e-3
     assert wilson_interval(0, 0) == (0.0, 1.0) and wilson_interval(5, 5)[1] == 1.0
+
+
+def test_a_search_without_a_knowledge_base_says_so(result):
+    assert result.explanation.startswith("no knowledge base (kb=False)")
+    assert "empty" not in result.explanation and result.group is None

@@ -75,7 +75,8 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     # fails here in one line
     store = planning.open_kb(kb, cache)
     quiet.tensorflow()
-    embedding, warm, priors = None, planning.WarmStart(planning.WarmStartMode.NONE), None
+    embedding, priors = None, None
+    warm = planning.WarmStart(planning.WarmStartMode.NONE, kb=store is not None)
     if store is not None:
         from transfer_automl.embedding import BackboneStatsEmbedder
 

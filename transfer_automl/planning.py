@@ -65,6 +65,7 @@ class WarmStart:
         backbone: the backbone chosen for the search and why.
         points: prior configurations enqueued first.
         history: number of neighbour trials given to TPE.
+        kb: whether the search had a knowledge base at all (``kb=False``: it had none).
     """
 
     mode: WarmStartMode
@@ -72,8 +73,11 @@ class WarmStart:
     backbone: dict[str, Any] = field(default_factory=dict)
     points: int = 0
     history: int = 0
+    kb: bool = True
 
     def describe(self) -> str:
+        if not self.kb:
+            return "no knowledge base (kb=False): searching from scratch"
         if self.group is None:
             return "knowledge base: empty, searching from scratch"
         g = self.group
