@@ -16,6 +16,7 @@ from transfer_automl.cli.common import (KB, CacheDir, ExecutorChoice, ExecutorNa
                                         SparkMaster, WarmStart, WarmStartChoice, cache_root,
                                         executor_arg, kb_arg)
 from transfer_automl.cli.kb import kb_app
+from transfer_automl.cli.runs import runs_app
 from transfer_automl.cli.server import serve, token_app
 from transfer_automl.cli.ablation import ablate
 from transfer_automl.cli.benchmark import benchmark_app
@@ -41,6 +42,7 @@ def _options(version: Annotated[bool, typer.Option(
         help="Print the version and exit.")] = False) -> None:
     """Automatic transfer learning for image folders."""
 app.add_typer(kb_app, name="kb")
+app.add_typer(runs_app, name="runs")
 app.add_typer(token_app, name="token")
 app.add_typer(benchmark_app, name="benchmark")
 app.command()(serve)

@@ -102,20 +102,32 @@ class RunRecorder(Tracker):
             log.warning("knowledge base: could not record %s: %s", trial.spec.trial_id, exc)
 
     def close(self, status: str, result=None) -> None:
+        best = None
+        if result is not None:
+            best = next((row["trial"] for row in result.leaderboard
+                         if row["score"] == result.best_score), None)
+        self._save_state(status, result, best)
         if self.store is None:
             return
         if not self.written:
             log.info("knowledge base: run %s completed no trial; not recorded", self.run_id)
             self.store.close()
             return
-        best = None
-        if result is not None:
-            best = next((row["trial"] for row in result.leaderboard
-                         if row["score"] == result.best_score), None)
         try:
             self.store.finish_run(self.run_id, status, best)
         finally:
             self.store.close()
+
+    def _save_state(self, status: str, result, best: str | None) -> None:
+        """How the run ended, in its directory (``transfer-automl runs list`` shows it)."""
+        details = {}
+        if result is not None:
+            details = {"best_trial": best, "best_score": result.best_score,
+                       "test_accuracy": result.test_score}
+        try:
+            self.files.save_state(status, **details)
+        except (OSError, ValueError) as exc:  # the run's outcome matters more than its note
+            log.warning("run %s: could not record its state: %s", self.run_id, exc)
 
 
 def _learned(trial) -> bool:
