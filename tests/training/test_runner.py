@@ -48,6 +48,38 @@ def test_each_fidelity_trains_and_reports(runner, overrides, fidelity):
     assert [m.epoch for m in seen] == list(range(1, len(seen) + 1))
     assert result.score == max(m.val_accuracy for m in seen)
     assert result.artifact and np.load(result.artifact).files
+    # the held-out predictions of the best epoch: the validation images, each once, in order
+    from pathlib import Path
+
+    held = np.load(Path(result.artifact).parent / "heldout.npz")
+    data = runner.dataset
+    np.testing.assert_array_equal(held["rows"], np.arange(len(data.train),
+                                                          len(data.train) + len(data.val)))
+    assert held["proba"].shape == (len(data.val), len(data.class_names))
+    np.testing.assert_allclose(held["proba"].sum(axis=1), 1.0, atol=1e-4)
+    hits = np.mean(held["proba"].argmax(axis=1) == data.val.labels)
+    assert hits == pytest.approx(result.score, abs=1e-6)
+
+
+def test_cross_validated_trial_keeps_out_of_fold_predictions(tmp_path, runner):
+    """With k folds every training + validation image is held out by exactly one fold."""
+    from pathlib import Path
+
+    from transfer_automl.training import TrialRunner
+
+    ctx = TrialContext(runner.context.manifest, str(tmp_path), runner.context.feature_cache,
+                       runner.context.backbone_cache, cv_folds=3)
+    cv = TrialRunner(ctx)
+    data = cv.dataset
+    for overrides in ({"optimizer": "lbfgs"}, {}):
+        result, _ = _run(cv, _spec("cv-" + ("x" if overrides else "g"), **overrides))
+        assert result.extra["cv_folds"] == 3.0
+        held = np.load(Path(result.artifact).parent / "heldout.npz")
+        n = len(data.train) + len(data.val)
+        assert sorted(held["rows"].tolist()) == list(range(n))
+        labels = np.concatenate([data.train.labels, data.val.labels])[held["rows"]]
+        pooled = np.mean(held["proba"].argmax(axis=1) == labels)
+        assert abs(pooled - result.score) < 0.1  # mean of fold accuracies vs pooled
 
 
 def test_second_trial_reads_the_feature_cache(runner):
@@ -209,7 +241,8 @@ def test_exact_solver_matches_scikit_learn_logistic_regression(runner):
 def test_stacked_folds_train_like_separate_runs(runner):
     """Heads trained together (one step for all folds) equal heads trained alone: the
     gradients of one head do not depend on the others."""
-    from transfer_automl.training._runner import _Fit, _Member, _loop_stacked
+    from transfer_automl.training._loops import Member, loop_stacked
+    from transfer_automl.training._runner import _Fit
     from transfer_automl.training._inputs import TrialInputs
     from transfer_automl.training._model import build_head
     import tf_keras as keras
@@ -227,7 +260,8 @@ def test_stacked_folds_train_like_separate_runs(runner):
         for h in heads:  # same start for every head, whatever the construction order
             h.set_weights([np.full_like(w, 0.01) for w in h.get_weights()])
         fit.trainable = heads[0]
-        _loop_stacked(fit, [_Member(h, h, []) for h in heads],
+        loop_stacked(fit, [Member(h, h, [], rows=np.arange(len(a[2])))
+                           for h, a in zip(heads, arrays)],
                       TrialInputs(None, lambda m: m, arrays=arrays, batch_size=16, seed=0), 3)
         return heads, fit.history
 

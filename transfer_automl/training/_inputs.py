@@ -35,6 +35,7 @@ class TrialInputs:
     arrays: list[Arrays] | None = None
     batch_size: int = 32
     seed: int = 0
+    rows: list[np.ndarray] | None = None  # each member's held-out rows (see training.Member)
 
     @property
     def n_members(self) -> int:
@@ -121,7 +122,8 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
                 x = select_pooled(x, backbone, config["pooling"])
             return keras.Model(inputs, trainable(x))
 
-        return TrialInputs(tuple(frozen.output_shape[1:]), wrap, folds=[(train, val)])
+        return TrialInputs(tuple(frozen.output_shape[1:]), wrap, folds=[(train, val)],
+                           rows=[_val_rows(data)])
     arrays = cached_outputs(runner, backbone, config, extra)
     if config["unfrozen_blocks"] == 0:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
@@ -139,10 +141,18 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
         x = np.concatenate([arrays["train"], arrays["val"]])
         y = np.concatenate([data.train.labels, data.val.labels])
         members = [(x[a], y[a], x[b], y[b]) for a, b in folds]
+        rows = [np.asarray(b) for _, b in folds]
     else:
         train_x = np.concatenate([arrays["train"], arrays["val"]]) if refit else arrays["train"]
         members = [(train_x, np.asarray(train_labels), arrays["val"], data.val.labels)]
-    return TrialInputs(shape, lambda m: m, arrays=members, batch_size=batch, seed=spec.seed)
+        rows = [_val_rows(data)]
+    return TrialInputs(shape, lambda m: m, arrays=members, batch_size=batch, seed=spec.seed,
+                       rows=rows)
+
+
+def _val_rows(data) -> np.ndarray:
+    """The validation images' positions in training + validation images (train first)."""
+    return np.arange(len(data.train), len(data.train) + len(data.val))
 
 
 def cv_folds(context, data, config, refit: bool, seed: int) -> list[tuple[np.ndarray, ...]]:

@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from transfer_automl.errors import NonFiniteLoss, TrialPruned
-from transfer_automl.trial import TrialContext
 from transfer_automl.space import exact_solvable, fidelity
-from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
+from transfer_automl.training._loops import (Member, loop, loop_sequential, loop_stacked,
+                                             solve_exact)
+from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, TrialSpec, TrialState
 
 log = logging.getLogger(__name__)
 
 Reporter = Callable[[EpochMetrics], None]
+HELDOUT = "heldout.npz"  # beside a trial's weights: its held-out rows and probabilities
 
 
 class TrialRunner:
@@ -114,6 +115,7 @@ class _Fit:
         self.best_weights: list[np.ndarray] | None = None
         self.extra: dict[str, float] = {}
         self.trainable = None
+        self.heldout: tuple[np.ndarray, np.ndarray] | None = None
 
     def run(self) -> None:
         import tf_keras as keras
@@ -132,18 +134,19 @@ class _Fit:
             if self.trainable is None:  # the first fold's model is the one saved
                 self.trainable = trainable
             top_vars += top
-            members.append(_Member(data.wrap(trainable), trainable, top))
+            members.append(Member(data.wrap(trainable), trainable, top,
+                                  rows=data.rows[i] if data.rows else None))
         if len(members) > 1:
             self.extra["cv_folds"] = float(len(members))
         if self.config["optimizer"] == "lbfgs":
             if data.arrays is None or top_vars or not exact_solvable(self.config):
                 raise ValueError("optimizer lbfgs solves linear heads on cached features only "
                                  "(n_dense 0, unfrozen_blocks 0, augment 0)")
-            _solve_exact(self, members, data.arrays, n_classes)
+            solve_exact(self, members, data.arrays, n_classes)
             return
         if data.arrays is not None and not top_vars:
             self._load_init()
-            _loop_stacked(self, members, data, n_classes)
+            loop_stacked(self, members, data, n_classes)
             return
         for member, (train, val) in zip(members, data.datasets()):
             member.train, member.val = train, val
@@ -162,9 +165,9 @@ class _Fit:
                 # Folds share the unfrozen blocks' variables, so they train one after another,
                 # the first fold last: the weights kept are then the first fold's, the only
                 # fold on which a retune of this checkpoint is scored (see trial_inputs).
-                _loop_sequential(self, members[1:] + members[:1], n_classes, restore)
+                loop_sequential(self, members[1:] + members[:1], n_classes, restore)
             else:
-                _loop(self, members, n_classes)
+                loop(self, members, n_classes)
         finally:
             restore()
 
@@ -190,7 +193,9 @@ class _Fit:
         head.set_weights(weights[-n:])
         self.extra["init"] = 0.5  # the head only
 
-    def on_epoch(self, metrics: EpochMetrics) -> None:
+    def on_epoch(self, metrics: EpochMetrics, heldout: Callable | None = None) -> None:
+        """Record an epoch; if it is the best so far, keep its weights and ``heldout()``, the
+        held-out rows and their predicted probabilities at this epoch."""
         self.history.append(metrics)
         if not all(math.isfinite(v) for v in (metrics.loss, metrics.val_loss)):
             raise NonFiniteLoss(f"non-finite loss at epoch {metrics.epoch} (loss={metrics.loss})")
@@ -198,6 +203,8 @@ class _Fit:
         if refit or self.best is None or metrics.val_accuracy > self.best[1]:
             self.best = (metrics.epoch, metrics.val_accuracy)
             self.best_weights = self.trainable.get_weights()
+            if heldout is not None and not refit:
+                self.heldout = heldout()
         self.reporter(metrics)
 
     def save_best(self) -> str | None:
@@ -207,191 +214,7 @@ class _Fit:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "weights.npz"
         np.savez(path, *self.best_weights)
+        if self.heldout is not None:  # what ensembles are built from (see ensemble.py)
+            rows, proba = self.heldout
+            np.savez(out / HELDOUT, rows=rows, proba=proba)
         return str(path)
-
-
-@dataclass
-class _Member:
-    """One model trained in a trial: the only one, or one cross-validation fold."""
-
-    model: object
-    trainable: object
-    top_vars: list
-    train: object = None
-    val: object = None
-
-
-def _steps(member: _Member, config, n_classes: int):
-    """Compiled train and eval steps with two optimizers (head, unfrozen blocks)."""
-    import tensorflow as tf
-    import tf_keras as keras
-
-    from transfer_automl.training._model import build_optimizer
-
-    model, top_vars = member.model, member.top_vars
-    top_ids = {id(v) for v in top_vars}
-    head_vars = [v for v in member.trainable.trainable_variables if id(v) not in top_ids]
-    head_opt = build_optimizer(config)
-    top_opt = build_optimizer(config, config["backbone_lr_mult"]) if top_vars else None
-    loss_fn = keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=config["label_smoothing"])
-
-    @tf.function(reduce_retracing=True)
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)
-            loss = loss_fn(tf.one_hot(y, n_classes), logits)
-            total = loss + tf.add_n(model.losses) if model.losses else loss
-        grads = tape.gradient(total, head_vars + top_vars)
-        head_opt.apply_gradients(zip(grads[:len(head_vars)], head_vars))
-        if top_vars:
-            top_opt.apply_gradients(zip(grads[len(head_vars):], top_vars))
-        hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
-        return loss * tf.cast(tf.shape(y)[0], tf.float32), hits
-
-    @tf.function(reduce_retracing=True)
-    def eval_step(x, y):
-        logits = model(x, training=False)
-        loss = loss_fn(tf.one_hot(y, n_classes), logits)
-        hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
-        return loss * tf.cast(tf.shape(y)[0], tf.float32), hits
-
-    return train_step, eval_step
-
-
-def _loop(fit: _Fit, members: list[_Member], n_classes: int) -> None:
-    """Train every member one epoch at a time; report the members' mean metrics per epoch."""
-    steps = [_steps(m, fit.config, n_classes) for m in members]
-    for epoch in range(1, (fit.spec.refit_epochs or fit.config["epochs"]) + 1):
-        t0 = time.monotonic()
-        stats = [(*_run_epoch(train_step, m.train), *_run_epoch(eval_step, m.val))
-                 for m, (train_step, eval_step) in zip(members, steps)]
-        loss, acc, val_loss, val_acc = (float(v) for v in np.mean(stats, axis=0))
-        fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
-                                  time.monotonic() - t0))
-
-
-def _loop_sequential(fit: _Fit, members: list[_Member], n_classes: int, restore) -> None:
-    """Cross-validation for trials that unfreeze blocks: each fold trains from the pretrained
-    weights in turn; the mean curve is reported once every fold has finished. The weights
-    kept are the last fold's final ones (``fit.trainable`` must be that fold's model; the
-    exported model is refit on all images anyway). A fold's unfrozen blocks start from the
-    pretrained weights, never from another fold's.
-    """
-    epochs = fit.spec.refit_epochs or fit.config["epochs"]
-    curves = []
-    for member in members:
-        restore()
-        train_step, eval_step = _steps(member, fit.config, n_classes)
-        rows = []
-        for _ in range(epochs):
-            t0 = time.monotonic()
-            row = (*_run_epoch(train_step, member.train), *_run_epoch(eval_step, member.val))
-            if not all(math.isfinite(v) for v in row):
-                raise NonFiniteLoss(f"non-finite loss at epoch {len(rows) + 1} (loss={row[0]})")
-            rows.append((*row, time.monotonic() - t0))
-        curves.append(rows)
-    for epoch, values in enumerate(np.mean(curves, axis=0), start=1):
-        loss, acc, val_loss, val_acc, seconds = (float(v) for v in values)
-        fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
-                                  seconds * len(members)))
-
-
-def _solve_exact(fit: _Fit, members: list[_Member], arrays, n_classes: int) -> None:
-    """Fit each member's linear head with L-BFGS; report the mean metrics as one epoch."""
-    from transfer_automl.training._exact import evaluate, fit_linear
-
-    t0 = time.monotonic()
-    rows, iterations = [], []
-    wd, smoothing = fit.config["weight_decay"], fit.config["label_smoothing"]
-    for member, (x_train, y_train, x_val, y_val) in zip(members, arrays):
-        # every fold from zeros: nothing fitted on a fold's held-out rows may reach it
-        solution = fit_linear(x_train, y_train, n_classes, wd, smoothing)
-        logits = member.trainable.get_layer("logits")
-        logits.set_weights([solution.kernel, solution.bias])
-        rows.append((*evaluate(solution, x_train, y_train, smoothing),
-                     *evaluate(solution, x_val, y_val, smoothing)))
-        iterations.append(solution.iterations)
-    fit.extra["lbfgs_iterations"] = float(max(iterations))
-    loss, acc, val_loss, val_acc = (float(v) for v in np.mean(rows, axis=0))
-    fit.on_epoch(EpochMetrics(fit.spec.trial_id, 1, loss, acc, val_loss, val_acc,
-                              time.monotonic() - t0))
-
-
-def _loop_stacked(fit: _Fit, members: list[_Member], data, n_classes: int) -> None:
-    """Train the heads of every fold together, one compiled step for all of them.
-
-    Each head sees only its own fold's training rows and is scored on its own held-out rows,
-    exactly as if the folds ran one after another; but one step function serves all folds,
-    so a 5-fold trial traces once and pays Python's per-step overhead once, not five times.
-    An epoch is the same number of steps for every fold: each fold's shuffled rows are cut
-    into that many near-equal batches (sizes differ by at most one row).
-    """
-    import tensorflow as tf
-    import tf_keras as keras
-
-    from transfer_automl.training._model import build_optimizer
-
-    config = fit.config
-    heads = [m.trainable for m in members]
-    variables = [v for h in heads for v in h.trainable_variables]
-    optimizer = build_optimizer(config)  # per-variable state: one optimizer serves every head
-    loss_fn = keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=config["label_smoothing"])
-    folds = [(tf.constant(xt, tf.float32), tf.constant(yt, tf.int64),
-              tf.constant(xv, tf.float32), tf.constant(yv, tf.int64))
-             for xt, yt, xv, yv in data.arrays]
-    n_steps = max(1, -(-max(len(a[1]) for a in data.arrays) // data.batch_size))
-    rngs = [np.random.default_rng([fit.spec.seed, fold]) for fold in range(len(heads))]
-
-    def scored(head, x, y, training):
-        logits = head(x, training=training)
-        loss = loss_fn(tf.one_hot(y, n_classes), logits)
-        hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == y, tf.float32))
-        return loss, hits
-
-    # One trace each: every fold's batch has an unknown row count (batches differ by a row).
-    width = data.arrays[0][0].shape[1:]
-    signature = [[(tf.TensorSpec((None, *width), tf.float32), tf.TensorSpec((None,), tf.int64))
-                  for _ in heads]]
-
-    @tf.function(input_signature=signature)
-    def train_step(batches):
-        with tf.GradientTape() as tape:
-            outs = [scored(h, x, y, True) for h, (x, y) in zip(heads, batches)]
-            total = tf.add_n([loss + (tf.add_n(h.losses) if h.losses else 0.0)
-                              for h, (loss, _) in zip(heads, outs)])
-        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-        return [(loss * tf.cast(tf.shape(y)[0], tf.float32), hits)
-                for (loss, hits), (_, y) in zip(outs, batches)]
-
-    @tf.function(input_signature=signature)
-    def eval_step(batches):
-        return [scored(h, x, y, False) for h, (x, y) in zip(heads, batches)]
-
-    for epoch in range(1, (fit.spec.refit_epochs or config["epochs"]) + 1):
-        t0 = time.monotonic()
-        order = [np.array_split(rng.permutation(len(a[1])), n_steps)
-                 for rng, a in zip(rngs, data.arrays)]
-        sums = np.zeros((len(heads), 2))
-        for step in range(n_steps):
-            batches = [(tf.gather(x, idx[step]), tf.gather(y, idx[step]))
-                       for (x, y, _, _), idx in zip(folds, order)]
-            sums += np.array([[float(l), float(h)] for l, h in train_step(batches)])
-        train = sums / np.array([[len(a[1])] for a in data.arrays])
-        val = np.array([[float(l), float(h) / int(y.shape[0])] for (l, h), (_, _, _, y)
-                        in zip(eval_step([(x, y) for _, _, x, y in folds]), folds)])
-        loss, acc = train.mean(axis=0)
-        val_loss, val_acc = val.mean(axis=0)
-        fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, float(loss), float(acc),
-                                  float(val_loss), float(val_acc), time.monotonic() - t0))
-
-
-def _run_epoch(step, dataset) -> tuple[float, float]:
-    total_loss = total_hits = count = 0.0
-    for x, y in dataset:
-        loss, hits = step(x, y)
-        total_loss += float(loss)
-        total_hits += float(hits)
-        count += int(y.shape[0])
-    return total_loss / max(count, 1), total_hits / max(count, 1)
