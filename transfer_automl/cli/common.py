@@ -59,3 +59,17 @@ def executor_arg(executor: ExecutorChoice | str, spark_master: Optional[str]) ->
     if executor == "spark" and spark_master:
         return spark_master
     return executor
+
+
+#: Hex digits of a fingerprint shown to tell datasets of one name apart.
+SHORT_FINGERPRINT = 6
+
+
+def dataset_labels(datasets) -> dict[int, str]:
+    """``{id: "name (3fa2c1)"}`` for knowledge-base datasets: the name and the start of the
+    fingerprint, with more digits where two datasets would otherwise share a label."""
+    prints = {d.fingerprint for d in datasets}
+    n, longest = SHORT_FINGERPRINT, max((len(f) for f in prints), default=0)
+    while n < longest and len({f[:n] for f in prints}) < len(prints):
+        n += 2
+    return {d.id: f"{d.name} ({d.fingerprint[:n]})" for d in datasets}

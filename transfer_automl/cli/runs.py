@@ -10,14 +10,12 @@ import typer
 from rich.table import Table
 
 from transfer_automl.cli import display
-from transfer_automl.cli.common import CacheDir, cache_root
+from transfer_automl.cli.common import SHORT_FINGERPRINT, CacheDir, cache_root
 
 console = display.console
 
 runs_app = typer.Typer(no_args_is_help=True, help="Look at the runs written so far.")
 
-#: Digits of a fingerprint shown to tell datasets apart.
-SHORT = 6
 COLUMNS = ("run", "dataset", "fingerprint", "started", "state", "trials", "best_val_acc",
            "test_acc")
 
@@ -27,7 +25,7 @@ def _score(value: Optional[float]) -> str:
 
 
 def _cells(run) -> tuple[str, ...]:
-    return (run.run_id, run.dataset, run.fingerprint[:SHORT] or "-",
+    return (run.run_id, run.dataset, run.fingerprint[:SHORT_FINGERPRINT] or "-",
             run.started.replace("T", " "), run.state or "-", str(run.trials),
             _score(run.best_score), _score(run.test_accuracy))
 
