@@ -275,6 +275,24 @@ def test_unsafe_file_names_in_folder_uploads_are_400(server, alice, folder, name
     _nothing_left_behind(server, marker)
 
 
+def test_a_drive_like_folder_name_is_relative_on_posix(server, alice, folder):
+    """``d:s/red/0.png`` is a folder named ``d:s``; ``C:/x`` and ``C:\\x`` stay refused."""
+    entries = {f"d:s/{p.relative_to(folder).as_posix()}": p.read_bytes()
+               for p in sorted(folder.rglob("*.png"))}
+    response = alice.post("/api/datasets", files={"archive": ("drive.zip", _zip(entries))})
+    assert response.status_code == 201, response.text
+    response = alice.post("/api/datasets", files=[("files", (name, data, "image/png"))
+                                                  for name, data in entries.items()])
+    assert response.status_code == 201, response.text
+    assert response.json()["report"]["class_names"] == ["blue", "green", "red"]
+    for evil in ("C:/{m}.png", "C:\\{m}.png"):
+        marker = uuid.uuid4().hex
+        archive = _zip({**_image_entries(folder), evil.format(m=marker): b"owned"})
+        response = alice.post("/api/datasets", files={"archive": ("c.zip", archive)})
+        assert response.status_code == 400 and "absolute" in response.json()["detail"]
+        _nothing_left_behind(server, marker)
+
+
 NON_ASCII_CLASSES = ("café", "dögs", "猫")
 
 

@@ -17,14 +17,18 @@ from transfer_automl.server.uploads import part_names, receive_upload, safe_rela
     ("colours/red/0.png", ("colours", "red", "0.png")),
     ("./a//b/./c.png", ("a", "b", "c.png")),
     (".hidden/x.png", (".hidden", "x.png")),
+    ("d:s/a/1.png", ("d:s", "a", "1.png")),  # a folder "d:s" on POSIX, not a drive
+    ("c:x.png", ("c:x.png",)),
+    ("a/C:/x.png", ("a", "C:", "x.png")),
 ])
 def test_relative_paths_are_kept(name, expected):
     assert safe_relative_path(name) == PurePosixPath(*expected)
 
 
 @pytest.mark.parametrize("name", [
-    "", "/", "/etc/passwd", "../x.png", "a/../../x.png", "a/..", "C:/x.png", "c:x.png",
-    "a\\..\\x.png", "a/\0b.png", "a/\nb.png", "./.", "/".join(["d"] * 20) + "/x.png",
+    "", "/", "/etc/passwd", "../x.png", "a/../../x.png", "a/..", "C:/x.png", "C:", "c:\\x.png",
+    "a\\..\\x.png", "a/\0b.png", "a/\nb.png", "a/\x7fb.png", "a/\x85b.png", "./.",
+    "/".join(["d"] * 20) + "/x.png",
     "a/" + "n" * 300 + ".png"])
 def test_unsafe_names_are_refused(name):
     with pytest.raises(UploadError) as info:
@@ -76,6 +80,16 @@ def test_utf8_file_names_are_written_as_sent(tmp_path):
                      for p in got.folder.rglob("*") if p.is_file())
     assert written == sorted(names)
     assert all((got.folder / n).read_bytes() == b"png" for n in names)
+
+
+@pytest.mark.parametrize("ending", [b"", b"\r\n", b"--XyZ\r\n", b"--XyZ"])
+def test_a_body_without_its_closing_boundary_is_400(tmp_path, ending):
+    body = (b'--XyZ\r\nContent-Disposition: form-data; name="files"; filename="ds/a/0.png"'
+            b"\r\n\r\npng\r\n" + ending)
+    with pytest.raises(UploadError) as info:
+        asyncio.run(receive_upload("multipart/form-data; boundary=XyZ", str(len(body)),
+                                   _body(body), tmp_path / "up", Limits()))
+    assert info.value.status == 400 and "closing boundary" in info.value.detail
 
 
 def test_body_guard_passes_lifespan_through():

@@ -17,6 +17,7 @@ folder.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,15 +25,24 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from transfer_automl.errors import UploadError
 from transfer_automl.server.config import Limits
+from transfer_automl.server.files import create_private
+
+log = logging.getLogger(__name__)
 
 MAX_DEPTH = 16
 MAX_PART_NAME = 255
 MAX_FIELD_BYTES = 1024
-_FORBIDDEN = re.compile(r"[\x00-\x1f\\]")
+# C0 controls, DEL, C1 controls and backslashes never belong in a dataset file name.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+# Absolute on some system: a leading slash, or a drive letter alone or before a separator
+# ("C:", "C:/x", "C:\x"). "d:s/1.png" is a relative name on POSIX (a folder "d:s"); the
+# server runs on POSIX only, so it is kept, as zip ingestion keeps it.
+_ABSOLUTE = re.compile(r"^(/|[A-Za-z]:([/\\]|$))")
 # One ``; key=value`` header parameter; a quoted value may hold ';' and backslash escapes.
 _PARAMETER = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 # An RFC 5987 extended value: charset'language'percent-encoded-text.
@@ -43,13 +53,14 @@ _EXTENDED_CHARSETS = ("utf-8", "iso-8859-1")
 def safe_relative_path(name: str) -> PurePosixPath:
     """A client-given relative path, checked to stay inside the folder it is written to.
 
-    Refuses absolute paths, drive letters, ``..``, backslashes, control characters, empty
-    names and deep or over-long paths (HTTP 400).
+    Refuses absolute paths (``/x``, ``C:``, ``C:/x``), ``..``, backslashes, control
+    characters (C0, DEL, C1), empty names and deep or over-long paths (HTTP 400). A name such
+    as ``d:s/1.png`` is relative on POSIX and kept.
     """
     if not name or _FORBIDDEN.search(name):
         raise UploadError(400, f"file name {name!r} is empty or holds a backslash or control "
                                "character; send paths with '/' only")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+    if _ABSOLUTE.match(name):
         raise UploadError(400, f"file name {name!r} is absolute; send paths relative to the "
                                "dataset folder")
     parts = [p for p in name.split("/") if p not in ("", ".")]
@@ -133,12 +144,16 @@ class _Receiver:
         self._part: tuple[str, str | None] = ("", None)
         self._out: BinaryIO | None = None
         self._buffer = bytearray()
+        self.complete = False
 
     def callbacks(self) -> dict:
         return {"on_part_begin": self._begin, "on_header_field": self._header_field,
                 "on_header_value": self._header_value, "on_header_end": self._header_end,
                 "on_headers_finished": self._headers_done, "on_part_data": self._data,
-                "on_part_end": self._end}
+                "on_part_end": self._end, "on_end": self._body_end}
+
+    def _body_end(self) -> None:
+        self.complete = True  # the closing boundary ``--BOUNDARY--`` was read
 
     def _begin(self) -> None:
         self._headers, self._buffer = {}, bytearray()
@@ -167,7 +182,7 @@ class _Receiver:
                                        "not both and not two archives")
             got.kind, got.archive = "zip", self.root / "upload.zip"
             got.archive_name = PurePosixPath(filename.replace("\\", "/")).name[:255]
-            return open(got.archive, "xb")
+            return create_private(got.archive)
         if field_name != "files":
             raise UploadError(400, f"unexpected file field {field_name!r}; use 'archive' for a "
                                    ".zip or 'files' for the files of a folder")
@@ -181,12 +196,15 @@ class _Receiver:
         rel = safe_relative_path(filename)
         got.top_names.add(rel.parts[0])
         target = got.folder.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return open(target, "xb")
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return create_private(target)
         except (FileExistsError, IsADirectoryError, NotADirectoryError):
             raise UploadError(400, f"file name {filename!r} appears twice or clashes with a "
-                                   "folder of the same name") from None
+                                   "file or folder of the same name") from None
+        except OSError as exc:  # said without the server's path
+            raise UploadError(400, f"file name {filename!r} cannot be stored "
+                                   f"({exc.strerror or type(exc).__name__})") from None
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._out is not None:
@@ -227,7 +245,7 @@ async def receive_upload(content_type: str, content_length: str | None,
     if content_length and content_length.isdigit() and int(content_length) > limit:
         raise UploadError(413, f"upload of {int(content_length)} bytes is larger than the "
                                f"limit of {limit} bytes (--max-upload-mb)")
-    root.mkdir(parents=True)
+    root.mkdir(mode=0o700, parents=True)
     receiver = _Receiver(root, limits)
     parser = MultipartParser(options[b"boundary"], receiver.callbacks())
     received = 0
@@ -241,10 +259,17 @@ async def receive_upload(content_type: str, content_length: str | None,
         parser.finalize()
     except UploadError:
         raise
-    except Exception as exc:  # python-multipart's parse errors
+    except FormParserError as exc:  # its messages hold offsets, never paths
         raise UploadError(400, f"malformed multipart body ({exc})") from None
+    except OSError as exc:  # a write failed (disk full): said without the server's path
+        log.error("upload into %s failed: %s", root, exc)
+        raise UploadError(507, "the server could not store the upload "
+                               f"({exc.strerror or type(exc).__name__})") from None
     finally:
         receiver.close()
+    if not receiver.complete:
+        raise UploadError(400, "the multipart body ends without its closing boundary "
+                               "('--BOUNDARY--'): the upload was cut short; send it again")
     if not receiver.got.kind:
         raise UploadError(400, "the upload holds no files: send an 'archive' (.zip) or the "
                                "'files' of a folder")
