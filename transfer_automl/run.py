@@ -7,6 +7,7 @@ The journal is appended as each trial ends, so a driver killed mid-search can be
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -17,6 +18,8 @@ from typing import Any
 from transfer_automl.errors import InputError
 from transfer_automl.space import Choice, Float, SearchSpace
 from transfer_automl.trial import EpochMetrics, TrialResult, TrialSpec, TrialState
+
+log = logging.getLogger(__name__)
 
 SETTINGS = "run.json"
 JOURNAL = "trials.jsonl"
@@ -174,6 +177,7 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     if not runs_dir.is_dir():
         return []
     found = [summarise(RunFiles(p)) for p in runs_dir.iterdir() if (p / SETTINGS).is_file()]
+    log.debug("%d runs in %s", len(found), runs_dir)
     return sorted(found, key=lambda r: (r.started, r.run_id), reverse=True)
 
 

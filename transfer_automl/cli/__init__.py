@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 
 from transfer_automl.cli import display
-from transfer_automl.cli.common import (KB, CacheDir, ExecutorChoice, ExecutorName, NoKB,
-                                        SparkMaster, WarmStart, WarmStartChoice, cache_root,
-                                        executor_arg, kb_arg)
+from transfer_automl.cli.common import (KB, LOG_FORMAT, CacheDir, ExecutorChoice, ExecutorName,
+                                        NoKB, SparkMaster, WarmStart, WarmStartChoice, cache_root,
+                                        executor_arg, kb_arg, set_verbosity)
 from transfer_automl.cli.kb import kb_app
 from transfer_automl.cli.runs import runs_app
 from transfer_automl.cli.server import serve, token_app
@@ -39,8 +39,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _options(version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True,
-        help="Print the version and exit.")] = False) -> None:
+        help="Print the version and exit.")] = False,
+        quiet: Annotated[bool, typer.Option(
+            "-q", "--quiet", help="Log warnings and errors only.")] = False,
+        verbose: Annotated[bool, typer.Option(
+            "-v", "--verbose", help="Log debug messages too.")] = False) -> None:
     """Automatic transfer learning for image folders."""
+    set_verbosity(quiet, verbose)
 app.add_typer(kb_app, name="kb")
 app.add_typer(runs_app, name="runs")
 app.add_typer(token_app, name="token")
@@ -179,7 +184,8 @@ def demo(max_trials: MaxTrials = 4, time_budget: Budget = 300.0, out: Out = None
 
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit on bad input."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the handler, on stderr; the project's own level is set by -q/-v (set_verbosity)
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     try:
         app()  # usage errors: typer prints them and exits with code 2
     except TransferAutoMLError as exc:

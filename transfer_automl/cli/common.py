@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,6 +39,25 @@ WarmStart = Annotated[WarmStartChoice, typer.Option(
                          "points or history.")]
 SparkMaster = Annotated[Optional[str], typer.Option(
     "--spark-master", help="Spark master URL (default local[*]).")]
+
+
+#: The loggers of the project's packages. They only log; the command line sets their level
+#: (and ``main`` the handler), as a library must leave that to its application.
+LOGGERS = ("transfer_automl", "knowledge_base", "pretrained")
+#: Message format of the handler ``main`` installs on the root logger (stderr).
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def set_verbosity(quiet: bool, verbose: bool) -> int:
+    """The project's log level for -q/--quiet (warnings and errors only), -v/--verbose
+    (debug) or neither (info); other libraries' loggers stay at warnings."""
+    if quiet and verbose:
+        raise typer.BadParameter("-q/--quiet and -v/--verbose exclude each other",
+                                 param_hint="-q/--quiet")
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    return level
 
 
 def cache_root(option: Optional[Path]) -> Path:

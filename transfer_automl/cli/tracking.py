@@ -59,8 +59,10 @@ def restore(run_id: RunId,
                 "--export", help="Write the trial's model here (SavedModel + labels).")] = None,
             learning_rate: Annotated[Optional[float], typer.Option(
                 "--lr", help="Retune: continue training with this learning rate.")] = None,
-            momentum: Annotated[Optional[float], typer.Option("--momentum")] = None,
-            weight_decay: Annotated[Optional[float], typer.Option("--weight-decay")] = None,
+            momentum: Annotated[Optional[float], typer.Option(
+                "--momentum", help="Retune: SGD momentum.")] = None,
+            weight_decay: Annotated[Optional[float], typer.Option(
+                "--weight-decay", help="Retune: weight decay.")] = None,
             unfrozen_blocks: Annotated[Optional[int], typer.Option(
                 "--unfreeze", min=0, help="Retune: train this many top backbone blocks.")] = None,
             optimizer: Annotated[Optional[str], typer.Option(
