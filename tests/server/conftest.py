@@ -3,12 +3,15 @@ HTTP client; jobs use the session's backbone cache and a tiny space so they take
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import socket
 import subprocess
 import sys
+import stat
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +113,49 @@ def job_server(server_root, cache_root):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def secure_server(server_root, cache_root):
+    """A server with small upload limits, for hostile uploads; users alice and bob."""
+    data = server_root / "secure-data"
+    data.mkdir()
+    srv = Server(data, ["--no-search-kb", "--cache-dir", str(cache_root), "--max-upload-mb",
+                        "0.5", "--max-files", "40", "--max-unzipped-mb", "1",
+                        "--max-trials", "1", "--space", "quick", "--cv-folds", "0"])
+    srv.tokens = {u: create_token(data, u) for u in ("alice", "bob")}
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def zip_bytes(entries: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """A zip of ``{name: data}`` entries and ``{name: target}`` symbolic links."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return buffer.getvalue()
+
+
+def image_entries(folder: Path, prefix: str = "colours") -> dict[str, bytes]:
+    """The PNGs of a folder as ``{prefix/relative path: bytes}``."""
+    return {f"{prefix}/{p.relative_to(folder).as_posix()}": p.read_bytes()
+            for p in sorted(folder.rglob("*.png"))}
+
+
+def nothing_left_behind(server: Server, marker: str) -> None:
+    """No upload residue in the data directory and no file named ``marker`` anywhere near."""
+    datasets = server.data_dir / "datasets"
+    if datasets.exists():
+        assert not [p.name for p in datasets.iterdir() if p.name.startswith(".incoming")]
+    root = server.data_dir.parent.parent
+    assert not list(root.rglob(f"*{marker}*"))
+    assert not list(server.data_dir.rglob(f"*{marker}*"))
+
+
 def upload_folder(client: httpx.Client, folder: Path, name: str = "colours",
                   prefix: str = "colours") -> httpx.Response:
     """Upload a folder's files as a browser's folder picker does: file name = relative path."""
@@ -150,3 +196,20 @@ def read_events(client: httpx.Client, job_id: str, timeout: float = 240) -> list
                     break
     return out
 
+
+
+def huge_png(width: int = 12_000, height: int = 12_000) -> bytes:
+    """A valid greyscale PNG of ``width x height`` black pixels that is tiny on the wire
+    (12000 x 12000: 144 megapixels in about 140 KB), written without decoding anything."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    packer, row = zlib.compressobj(9), b"\0" * (width + 1)  # filter byte + one byte a pixel
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+            + chunk(b"IEND", b""))

@@ -111,6 +111,12 @@ def serve(host: Annotated[str, typer.Option("--host",
               "--max-files", min=1, help="Files per folder upload / entries per zip.")] = 100_000,
           max_unzipped_mb: Annotated[float, typer.Option(
               "--max-unzipped-mb", min=0.001, help="Uncompressed size of a zip.")] = 4096,
+          max_image_pixels: Annotated[int, typer.Option(
+              "--max-image-pixels", min=1,
+              help="Width x height of one uploaded image, read from its header.")] = 50_000_000,
+          max_checks: Annotated[int, typer.Option(
+              "--max-checks", min=1,
+              help="Uploads checked at once, each in its own process.")] = 1,
           max_trials: Annotated[int, typer.Option(
               "--max-trials", min=1, help="Default trials per job.")] = 20,
           time_budget: Annotated[float, typer.Option(
@@ -132,8 +138,9 @@ def serve(host: Annotated[str, typer.Option("--host",
 
     config = ServerConfig(
         data_dir_option(data_dir), kb_url=kb, cache_dir=cache_root(cache_dir),
-        search_kb=not no_search_kb, max_jobs=max_jobs,
-        limits=Limits(int(max_upload_mb * MB), max_files, int(max_unzipped_mb * MB)),
+        search_kb=not no_search_kb, max_jobs=max_jobs, max_checks=max_checks,
+        limits=Limits(int(max_upload_mb * MB), max_files, int(max_unzipped_mb * MB),
+                      max_image_pixels),
         defaults=JobDefaults(max_trials, time_budget, executor, spark_master, space, seed,
                              cv_folds))
     config.data_dir.mkdir(parents=True, exist_ok=True)

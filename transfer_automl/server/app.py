@@ -25,7 +25,8 @@ from fastapi.staticfiles import StaticFiles
 from transfer_automl.server import events
 from transfer_automl.server.auth import current_user
 from transfer_automl.server.config import ServerConfig
-from transfer_automl.server.datasets import incoming_dir, new_id, validate_upload
+from transfer_automl.server.checks import UploadChecker
+from transfer_automl.server.datasets import incoming_dir, new_id
 from transfer_automl.server.guard import BodyGuard
 from transfer_automl.server.jobs import JobManager
 from transfer_automl.server.schemas import JobRequest
@@ -117,6 +118,8 @@ def public_job(job: dict[str, Any], full: bool = True) -> dict[str, Any]:
 
 def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
                 manager: JobManager) -> None:
+    checker = UploadChecker(config)  # images are decoded in its processes, never here
+
     def own_job(job_id: str, user: str) -> dict[str, Any]:
         job = store.job(job_id, owner=user)
         if job is None:
@@ -138,7 +141,8 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
         lim = config.limits
         return {"user": user, "limits": {"max_upload_bytes": lim.max_upload_bytes,
                                          "max_files": lim.max_files,
-                                         "max_unzipped_bytes": lim.max_unzipped_bytes},
+                                         "max_unzipped_bytes": lim.max_unzipped_bytes,
+                                         "max_image_pixels": lim.max_image_pixels},
                 "defaults": vars(config.defaults)}
 
     @app.post("/api/datasets", status_code=201, tags=["datasets"], openapi_extra={
@@ -159,8 +163,7 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
             received = await receive_upload(
                 request.headers.get("content-type", ""), request.headers.get("content-length"),
                 request.stream(), root, config.limits)
-            name, path, report = await run_in_threadpool(validate_upload, config, dataset_id,
-                                                         received)
+            name, path, report = await run_in_threadpool(checker.check, dataset_id, received)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise

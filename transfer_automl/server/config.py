@@ -20,14 +20,17 @@ class Limits:
         max_upload_bytes: size of the whole request body (larger: HTTP 413).
         max_files: files in a folder upload, or entries in a zip (more: HTTP 400).
         max_unzipped_bytes: total uncompressed size of a zip (more: HTTP 400, zip bomb).
+        max_image_pixels: width x height of one image, read from its header before anything
+            decodes it (more: HTTP 400); it also bounds the memory an upload check needs.
     """
 
     max_upload_bytes: int = 2048 * MB
     max_files: int = 100_000
     max_unzipped_bytes: int = 4096 * MB
+    max_image_pixels: int = 50_000_000
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_files", "max_unzipped_bytes"):
+        for name in ("max_upload_bytes", "max_files", "max_unzipped_bytes", "max_image_pixels"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -69,6 +72,8 @@ class ServerConfig:
             library default).
         search_kb: whether searches read and feed the knowledge base (warm start).
         max_jobs: searches running at the same time; further jobs wait in the queue.
+        max_checks: uploads checked at the same time, each in its own process (further
+            uploads wait for a free slot); the web process never decodes an image.
         limits: upload limits.
         defaults: fit parameters of jobs that do not give them.
     """
@@ -78,12 +83,15 @@ class ServerConfig:
     cache_dir: Path | None = None
     search_kb: bool = True
     max_jobs: int = 1
+    max_checks: int = 1
     limits: Limits = field(default_factory=Limits)
     defaults: JobDefaults = field(default_factory=JobDefaults)
 
     def __post_init__(self) -> None:
-        if self.max_jobs < 1:
-            raise InputError(f"max_jobs: expected an integer >= 1, got {self.max_jobs!r}")
+        for name in ("max_jobs", "max_checks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}: expected an integer >= 1, got {value!r}")
 
     @property
     def kb(self) -> str:

@@ -4,15 +4,20 @@ the CLI (:func:`transfer_automl.data.load_dataset`), with its data report."""
 from __future__ import annotations
 
 import shutil
+import stat
 import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
+
+from PIL import Image
 
 from transfer_automl.data import DataReport, load_dataset
-from transfer_automl.errors import InputError
+from transfer_automl.errors import InputError, UploadError
 from transfer_automl.server.config import Limits, ServerConfig
-from transfer_automl.errors import UploadError
-from transfer_automl.server.uploads import Received
+from transfer_automl.server.uploads import CONTROL_CHARACTERS, Received
 
 _SPLITS = {"train", "val", "valid", "validation", "test"}
 
@@ -45,6 +50,74 @@ def load(source: Path, workdir: Path, limits: Limits, seed: int = 0):
                         max_zip_bytes=limits.max_unzipped_bytes, max_zip_entries=limits.max_files)
 
 
+@contextmanager
+def _header_only() -> Iterator[None]:
+    """Let ``Image.open`` read any header: the size is compared with the server's limit here,
+    not by Pillow's own (warning-only below twice its limit)."""
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _image_size(fh: IO[bytes]) -> tuple[int, int] | None:
+    """The declared size of an image from its header (nothing is decoded); None when the
+    file is no image Pillow recognises (ingestion then skips it with its reason)."""
+    try:
+        with Image.open(fh) as img:
+            return img.size
+    except Exception:  # any unreadable file: ingestion reports it
+        return None
+
+
+def _files_of(received: Received, limits: Limits) -> Iterator[tuple[str, IO[bytes]]]:
+    """``(name as the client gave it, open file)`` of every file of an upload."""
+    if received.kind == "folder":
+        for path in sorted(received.folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                with open(path, "rb") as fh:
+                    yield path.relative_to(received.folder).as_posix(), fh
+        return
+    try:
+        with zipfile.ZipFile(received.archive) as zf:
+            infos = zf.infolist()
+            if len(infos) > limits.max_files:
+                return  # ingestion refuses it, with its message
+            for info in infos:
+                if CONTROL_CHARACTERS.search(info.filename):
+                    raise UploadError(400, f"zip entry {info.filename!r} holds a control "
+                                           "character; rename it and zip the folder again")
+                if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
+                    continue
+                try:
+                    with zf.open(info) as fh:
+                        yield info.filename, fh
+                except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError):
+                    continue  # encrypted or broken: ingestion says so
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return  # not a readable zip: ingestion says so
+
+
+def check_images(received: Received, limits: Limits) -> None:
+    """Refuse an upload holding an image larger than ``limits.max_image_pixels``, judged on
+    each file's header before anything is decoded.
+
+    Raises:
+        UploadError: 400 naming the first such image by its name in the upload, or a zip
+            entry whose name holds a control character.
+    """
+    limit = limits.max_image_pixels
+    with _header_only():
+        for name, fh in _files_of(received, limits):
+            size = _image_size(fh)
+            if size is not None and size[0] * size[1] > limit:
+                raise UploadError(
+                    400, f"image {name!r} is {size[0]}x{size[1]} = {size[0] * size[1]} pixels, "
+                         f"more than this server's limit of {limit} pixels per image "
+                         "(--max-image-pixels); downscale it or leave it out")
+
+
 def describe(dataset, name: str) -> dict[str, Any]:
     """The data report shown to the user, without server paths."""
     report = dataset.report.to_dict()
@@ -66,7 +139,9 @@ def display_name(received: Received, source: Path) -> str:
 
 def validate_upload(config: ServerConfig, dataset_id: str,
                     received: Received) -> tuple[str, str, dict[str, Any]]:
-    """Check an upload and move it to its final folder.
+    """Check an upload and move it to its final folder. This decodes every image: the server
+    runs it in a checker process (:mod:`transfer_automl.server.checks`), never in the web
+    process.
 
     Returns:
         ``(name, path, report)``: the dataset's name, the path ingestion reads (relative to
@@ -80,6 +155,7 @@ def validate_upload(config: ServerConfig, dataset_id: str,
     source = source_of(received)
     name = display_name(received, source)
     try:
+        check_images(received, config.limits)
         dataset = load(source, root / "work", config.limits)
     except InputError as exc:
         shutil.rmtree(root, ignore_errors=True)

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 MAX_DEPTH = 16
 MAX_PART_NAME = 255
 MAX_FIELD_BYTES = 1024
-# C0 controls, DEL, C1 controls and backslashes never belong in a dataset file name.
+#: C0 controls, DEL and C1 controls: never part of a dataset file name (nor are backslashes).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 # Absolute on some system: a leading slash, or a drive letter alone or before a separator
 # ("C:", "C:/x", "C:\x"). "d:s/1.png" is a relative name on POSIX (a folder "d:s"); the
