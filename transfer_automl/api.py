@@ -22,6 +22,7 @@ from transfer_automl.search import Budget, EventKind, SearchEvent, run_search
 from transfer_automl.session import RunSession, create_run, open_session
 from transfer_automl.space import Fidelity, SearchSpace, default_space, fidelity
 from transfer_automl.tracking import Trackers
+from transfer_automl.tracking.mlflow_mirror import check_uri as check_mlflow_uri
 from transfer_automl.tracking.recorder import RunRecorder
 from transfer_automl.trial import TrialSpec, TrialState
 
@@ -66,6 +67,7 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     search, data, tracking = search or SearchOptions(), data or DataOptions(), \
         tracking or TrackingOptions()
     _check_budget(max_trials, time_budget_s)
+    check_mlflow_uri(tracking.mlflow_uri)  # before anything is written: no run left behind
     cache = resolve_cache(cache_dir)
     ex = make_executor(executor, search.n_parallel)
     space = search.space or default_space(installed_backbones(search.backbones))

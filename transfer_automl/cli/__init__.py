@@ -61,7 +61,9 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor
          kb=None, search=None, resume=None, mlflow_uri=None) -> float | None:
     from transfer_automl.api import fit_auto, resume as resume_run
     from transfer_automl.options import TrackingOptions
+    from transfer_automl.tracking.mlflow_mirror import check_uri
 
+    check_uri(mlflow_uri)  # a URI MLflow refuses fails before any output
     start = time.monotonic()
     what = f"run {resume}" if resume else str(directory)
     console.print(f"Searching {what}: up to {max_trials} trials in {time_budget:.0f} s "
