@@ -4,6 +4,7 @@ shows a server path."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -73,3 +74,67 @@ def test_a_drive_like_folder_name_is_relative_on_posix(server, alice, folder):
         response = alice.post("/api/datasets", files={"archive": ("c.zip", archive)})
         assert response.status_code == 400 and "absolute" in response.json()["detail"]
         nothing_left_behind(server, marker)
+
+
+def _one_class(folder: Path) -> dict[str, bytes]:
+    return image_entries(folder / "red", prefix="only-red/red")
+
+
+BAD_UPLOADS = {
+    "file then folder of that name": lambda f: {"files": [
+        ("files", ("ds/a/q", b"png", "image/png")), ("files", ("ds/a/q/1.png", b"png", "image/png"))]},
+    "one file twice": lambda f: {"files": [
+        ("files", ("ds/a/1.png", b"png", "image/png")), ("files", ("ds/a/1.png", b"png", "image/png"))]},
+    "one class": lambda f: {"files": [("files", (n, d, "image/png"))
+                                      for n, d in _one_class(f).items()]},
+    "no images": lambda f: {"files": [("files", (f"ds/{c}/{i}.txt", b"text", "text/plain"))
+                                      for c in "ab" for i in range(2)]},
+    "zip of one class": lambda f: {"files": {"archive": ("one.zip", zip_bytes(_one_class(f)))}},
+    "zip without images": lambda f: {"files": {"archive": ("txt.zip", zip_bytes(
+        {f"ds/{c}/{i}.txt": b"text" for c in "ab" for i in range(2)}))}},
+    "not a zip": lambda f: {"files": {"archive": ("broken.zip", b"PK\3\4 not really a zip")}},
+    "zip-slip": lambda f: {"files": {"archive": ("slip.zip", zip_bytes(
+        {**image_entries(f), "../evil.png": b"x"}))}},
+    "zip file and folder": lambda f: {"files": {"archive": ("clash.zip", zip_bytes(
+        {**image_entries(f), "colours/red/x": b"x", "colours/red/x/1.png": b"x"}))}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_UPLOADS))
+def test_upload_errors_name_no_server_path(server, alice, folder, case):
+    response = alice.post("/api/datasets", **BAD_UPLOADS[case](folder))
+    assert 400 <= response.status_code < 500, response.text
+    body = response.text
+    for path in {str(server.data_dir), str(server.data_dir.resolve()), str(Path.cwd())}:
+        assert path not in body
+    for internal in (".incoming", "upload.zip", "/work/", "work/zip-", "files/"):
+        assert internal not in body, body
+    assert not re.search(r"(?<![\w.])/(?:[\w.@-]+/)+", body), body
+
+
+def test_upload_errors_speak_of_the_uploads_own_names(alice, folder):
+    detail = alice.post("/api/datasets", **BAD_UPLOADS["file then folder of that name"](folder))
+    assert "'ds/a/q/1.png'" in detail.json()["detail"]
+    detail = alice.post("/api/datasets", **BAD_UPLOADS["no images"](folder)).json()["detail"]
+    assert detail.startswith("No usable images in ds: all 4 files were skipped")
+    detail = alice.post("/api/datasets", **BAD_UPLOADS["zip of one class"](folder)).json()
+    assert "in only-red" in detail["detail"]
+    detail = alice.post("/api/datasets", **BAD_UPLOADS["not a zip"](folder)).json()["detail"]
+    assert detail.startswith("'broken.zip' is not a readable zip archive")
+
+
+def test_jobs_and_datasets_shown_to_clients_hide_server_paths(tmp_path):
+    from transfer_automl.server.redact import HIDDEN, PathHider, server_paths
+
+    data = tmp_path / "srv"
+    hide = PathHider(server_paths(data, tmp_path / "cache"))
+    job = {"error": f"Dataset path {data}/datasets/x/files does not exist; check the path "
+                    f"(relative to {Path.cwd()}).",
+           "result": {"leaderboard": [{"reason": f"cannot load {tmp_path}/cache/b/w.h5"}]},
+           "params": {"n": 1, "space": "quick"}, "name": "x/srv/y"}
+    shown = hide(job)
+    assert str(tmp_path) not in str(shown) and str(Path.cwd()) not in str(shown)
+    assert shown["error"] == (f"Dataset path {HIDDEN} does not exist; check the path "
+                              f"(relative to {HIDDEN}).")
+    assert shown["result"]["leaderboard"][0]["reason"] == f"cannot load {HIDDEN}"
+    assert shown["params"] == job["params"] and shown["name"] == "x/srv/y"

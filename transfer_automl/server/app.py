@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from transfer_automl.server import events
 from transfer_automl.server.auth import current_user
@@ -29,6 +30,7 @@ from transfer_automl.server.checks import UploadChecker
 from transfer_automl.server.datasets import incoming_dir, new_id
 from transfer_automl.server.guard import BodyGuard
 from transfer_automl.server.jobs import JobManager
+from transfer_automl.server.redact import PathHider, server_paths
 from transfer_automl.server.schemas import JobRequest
 from transfer_automl.server.store import ServerStore
 from transfer_automl.errors import UploadError
@@ -62,18 +64,26 @@ def create_app(config: ServerConfig, store: ServerStore | None = None) -> FastAP
                   description="Upload image datasets, run transfer-learning searches, follow "
                               "them live and download the exported models.")
     app.state.config, app.state.store, app.state.manager = config, store, manager
-    _add_error_handlers(app)
+    hide = PathHider(server_paths(config.data_dir, config.cache_dir))
+    _add_error_handlers(app, hide)
     app.add_middleware(BodyGuard, store=store)  # inside the headers: its refusals get them too
     _add_headers(app)
-    _add_routes(app, config, store, manager)
+    _add_routes(app, config, store, manager, hide)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, hide: PathHider) -> None:
+    """Every error is JSON ``{"detail": "..."}`` and names no server path."""
+
     @app.exception_handler(UploadError)
     async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"detail": hide.text(exc.detail)}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": hide(exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -81,7 +91,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+        return JSONResponse({"detail": hide.text("; ".join(parts) or "invalid request")},
+                            status_code=422)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
@@ -117,8 +128,14 @@ def public_job(job: dict[str, Any], full: bool = True) -> dict[str, Any]:
 
 
 def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
-                manager: JobManager) -> None:
+                manager: JobManager, hide: PathHider) -> None:
     checker = UploadChecker(config)  # images are decoded in its processes, never here
+
+    def show_dataset(d: dict[str, Any]) -> dict[str, Any]:
+        return hide(public_dataset(d))
+
+    def show_job(job: dict[str, Any], full: bool = True) -> dict[str, Any]:
+        return hide(public_job(job, full))
 
     def own_job(job_id: str, user: str) -> dict[str, Any]:
         job = store.job(job_id, owner=user)
@@ -169,12 +186,12 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
             raise
         row = await run_in_threadpool(store.add_dataset, dataset_id, user, name,
                                       received.kind, path, report)
-        return public_dataset(row)
+        return show_dataset(row)
 
     @app.get("/api/datasets", tags=["datasets"])
     def list_datasets(user: User) -> list[dict[str, Any]]:
         """Your datasets, newest first."""
-        return [public_dataset(d) for d in store.datasets(user)]
+        return [show_dataset(d) for d in store.datasets(user)]
 
     @app.get("/api/datasets/{dataset_id}", tags=["datasets"])
     def get_dataset(dataset_id: str, user: User) -> dict[str, Any]:
@@ -182,7 +199,7 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
         d = store.dataset(dataset_id, owner=user)
         if d is None:
             raise HTTPException(404, f"no dataset {dataset_id!r}")
-        return public_dataset(d)
+        return show_dataset(d)
 
     @app.post("/api/jobs", status_code=201, tags=["jobs"])
     def start_job(body: JobRequest, user: User) -> dict[str, Any]:
@@ -191,17 +208,17 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
             raise HTTPException(404, f"no dataset {body.dataset_id!r}")
         job = store.add_job(new_id(), user, body.dataset_id, body.fit_params(config.defaults))
         manager.wake()
-        return public_job(job)
+        return show_job(job)
 
     @app.get("/api/jobs", tags=["jobs"])
     def list_jobs(user: User) -> list[dict[str, Any]]:
         """Your jobs, newest first, without their trial tables."""
-        return [public_job(j, full=False) for j in reversed(store.jobs(owner=user))]
+        return [show_job(j, full=False) for j in reversed(store.jobs(owner=user))]
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
     def get_job(job_id: str, user: User) -> dict[str, Any]:
         """Status, live progress (trials, best so far, curve) and, when done, the result."""
-        return public_job(own_job(job_id, user))
+        return show_job(own_job(job_id, user))
 
     @app.get("/api/jobs/{job_id}/events", tags=["jobs"],
              response_class=StreamingResponse,
@@ -211,7 +228,7 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
         ``end`` once it is complete, failed or cancelled."""
         await run_in_threadpool(own_job, job_id, user)
         return StreamingResponse(
-            events.stream(request, lambda: public_job(store.job(job_id))),
+            events.stream(request, lambda: show_job(store.job(job_id))),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -246,4 +263,4 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
     def cancel(job_id: str, user: User) -> dict[str, Any]:
         """Cancel a queued or running job (its worker processes are ended)."""
         own_job(job_id, user)
-        return public_job(manager.cancel(job_id))
+        return show_job(manager.cancel(job_id))

@@ -17,6 +17,7 @@ from PIL import Image
 from transfer_automl.data import DataReport, load_dataset
 from transfer_automl.errors import InputError, UploadError
 from transfer_automl.server.config import Limits, ServerConfig
+from transfer_automl.server.redact import in_upload_names
 from transfer_automl.server.uploads import CONTROL_CHARACTERS, Received
 
 _SPLITS = {"train", "val", "valid", "validation", "test"}
@@ -148,8 +149,9 @@ def validate_upload(config: ServerConfig, dataset_id: str,
         the data directory) and its report.
 
     Raises:
-        UploadError: 400 with ingestion's message (paths shown relative to the upload) when
-            the dataset is unusable; the received files are then deleted.
+        UploadError: 400 with ingestion's message (in the upload's own names, see
+            :func:`~transfer_automl.server.redact.in_upload_names`) when the dataset is
+            unusable; the received files are then deleted.
     """
     root = incoming_dir(config, dataset_id)
     source = source_of(received)
@@ -159,8 +161,7 @@ def validate_upload(config: ServerConfig, dataset_id: str,
         dataset = load(source, root / "work", config.limits)
     except InputError as exc:
         shutil.rmtree(root, ignore_errors=True)
-        raise UploadError(400, str(exc).replace(str(root) + "/", "").replace(str(root), ".")) \
-            from None
+        raise UploadError(400, in_upload_names(str(exc), root, received.archive_name)) from None
     final = config.datasets_dir() / dataset_id
     root.rename(final)
     rel = (final / source.relative_to(root)).relative_to(config.data_dir)
