@@ -16,6 +16,8 @@ def test_tokens_are_created_listed_and_revoked(tmp_path):
     data = tmp_path / "srv"
     first, second = create_token(data, "erin", cli=True), create_token(data, "erin", cli=True)
     assert first != second and len(first) >= 40
+    assert (data.stat().st_mode & 0o777, (data / "kb.sqlite").stat().st_mode & 0o777) == \
+        (0o700, 0o600)  # owner-only: the KB holds the tokens' hashes
     listed = cli("token", "list", "--data-dir", str(data))
     assert listed.returncode == 0 and listed.stdout.count("erin") == 2
     assert first not in listed.stdout
@@ -29,3 +31,6 @@ def test_bad_input_is_one_clear_line(tmp_path):
     assert "user name" in line
     line = _one_error_line(cli("serve", "--executor", "mars", "--data-dir", str(tmp_path)))
     assert "executor" in line and "mars" in line
+    line = _one_error_line(cli("serve", "--max-trials", "50", "--cap-trials", "10",
+                               "--data-dir", str(tmp_path)))
+    assert "max_trials 50 is over its cap 10" in line

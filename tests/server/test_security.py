@@ -52,7 +52,8 @@ def folder(tmp_path_factory):
     ("GET", "/api/me"), ("GET", "/api/datasets"), ("POST", "/api/datasets"),
     ("GET", "/api/jobs"), ("POST", "/api/jobs"), ("GET", "/api/jobs/abc"),
     ("GET", "/api/jobs/abc/events"), ("GET", "/api/jobs/abc/model"),
-    ("POST", "/api/jobs/abc/cancel")])
+    ("POST", "/api/jobs/abc/cancel"), ("DELETE", "/api/datasets/abc"),
+    ("DELETE", "/api/jobs/abc")])
 def test_missing_or_wrong_token_is_401(server, headers, method, path):
     response = httpx.request(method, server.url + path, headers=headers, timeout=30)
     assert response.status_code == 401

@@ -138,3 +138,21 @@ def test_jobs_and_datasets_shown_to_clients_hide_server_paths(tmp_path):
                               f"(relative to {HIDDEN}).")
     assert shown["result"]["leaderboard"][0]["reason"] == f"cannot load {HIDDEN}"
     assert shown["params"] == job["params"] and shown["name"] == "x/srv/y"
+
+
+def test_everything_under_the_data_dir_is_owner_only(server, alice, folder):
+    """Files 0600 and folders 0700: uploads (both forms), their extraction and validation
+    cache, jobs, the knowledge base."""
+    assert alice.post("/api/datasets", files={"archive": (
+        "modes.zip", zip_bytes(image_entries(folder)))}).status_code == 201
+    ds = alice.post("/api/datasets", files=_folder_files(folder))
+    assert ds.status_code == 201, ds.text
+    job = alice.post("/api/jobs", json={"dataset_id": ds.json()["id"]}).json()
+    alice.post(f"/api/jobs/{job['id']}/cancel")
+    loose = []
+    for path in [server.data_dir, *server.data_dir.rglob("*")]:
+        mode = path.lstat().st_mode
+        if mode & 0o077:
+            loose.append(f"{path.relative_to(server.data_dir)}: {oct(mode & 0o777)}")
+    assert not loose, loose
+    assert any(p.name == "kb.sqlite" for p in server.data_dir.iterdir())

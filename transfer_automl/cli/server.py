@@ -37,8 +37,12 @@ def _store(data_dir: Optional[Path], kb: Optional[str]):
     from transfer_automl.server.config import ServerConfig
     from transfer_automl.server.store import ServerStore
 
+    from transfer_automl.server.files import DIR_MODE, private_umask, tighten
+
+    private_umask()  # the KB holding the tokens' hashes is the server user's only
     config = ServerConfig(data_dir_option(data_dir), kb_url=kb)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    tighten(config.data_dir)
     return ServerStore(config.kb)
 
 
@@ -128,21 +132,43 @@ def serve(host: Annotated[str, typer.Option("--host",
               "--space", help="Default search space: default, demo or quick.")] = "default",
           cv_folds: Annotated[int, typer.Option("--cv-folds", min=0, max=10,
                                                 help="Default CV folds of head trials.")] = 5,
-          seed: Annotated[int, typer.Option("--seed", min=0, help="Default seed.")] = 0) -> None:
+          seed: Annotated[int, typer.Option("--seed", min=0, help="Default seed.")] = 0,
+          cap_trials: Annotated[int, typer.Option(
+              "--cap-trials", min=1, help="Most trials a job may ask for.")] = 200,
+          cap_time_budget: Annotated[float, typer.Option(
+              "--cap-time-budget", min=1, help="Longest search budget a job may ask for "
+                                               "(s).")] = 86400,
+          cap_parallel: Annotated[int, typer.Option(
+              "--cap-parallel", min=1, help="Most concurrent trials (n_parallel) of a "
+                                            "job.")] = 1,
+          allow_executor: Annotated[Optional[list[str]], typer.Option(
+              "--allow-executor", help="An executor jobs may choose besides --executor "
+                                       "(local or spark; repeat for both).")] = None,
+          quota_datasets: Annotated[int, typer.Option(
+              "--quota-datasets", min=1, help="Datasets one user may keep.")] = 50,
+          quota_mb: Annotated[float, typer.Option(
+              "--quota-mb", min=0.001, help="Disk space of one user's datasets.")] = 20480,
+          quota_jobs: Annotated[int, typer.Option(
+              "--quota-jobs", min=1, help="Jobs one user may have queued or "
+                                          "running.")] = 4) -> None:
     """Run the upload server: HTTP API, web page and job workers."""
     import uvicorn
 
     from transfer_automl.cli.common import cache_root
     from transfer_automl.server import JobDefaults, Limits, ServerConfig, create_app
-    from transfer_automl.server.config import MB
+    from transfer_automl.server.config import MB, JobCaps, Quotas
+    from transfer_automl.server.files import private_umask
 
+    private_umask()  # everything under the data dir is owner-only (see docs/server.md)
     config = ServerConfig(
         data_dir_option(data_dir), kb_url=kb, cache_dir=cache_root(cache_dir),
         search_kb=not no_search_kb, max_jobs=max_jobs, max_checks=max_checks,
         limits=Limits(int(max_upload_mb * MB), max_files, int(max_unzipped_mb * MB),
                       max_image_pixels),
         defaults=JobDefaults(max_trials, time_budget, executor, spark_master, space, seed,
-                             cv_folds))
+                             cv_folds),
+        caps=JobCaps(cap_trials, cap_time_budget, cap_parallel, tuple(allow_executor or ())),
+        quotas=Quotas(quota_datasets, int(quota_mb * MB), quota_jobs))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.uses_default_kb and config.search_kb:
         _seed_if_empty(config.kb)

@@ -11,15 +11,17 @@ this package (no CDN), which the Content-Security-Policy header enforces.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,11 +30,12 @@ from transfer_automl.server.auth import current_user
 from transfer_automl.server.config import ServerConfig
 from transfer_automl.server.checks import UploadChecker
 from transfer_automl.server.datasets import incoming_dir, new_id
-from transfer_automl.server.guard import BodyGuard
+from transfer_automl.server.files import DIR_MODE, UMASK, tighten
+from transfer_automl.server.guard import BodyGuard, QuotaGuard, check_job
 from transfer_automl.server.jobs import JobManager
 from transfer_automl.server.redact import PathHider, server_paths
 from transfer_automl.server.schemas import JobRequest
-from transfer_automl.server.store import ServerStore
+from transfer_automl.server.store import ACTIVE, ServerStore
 from transfer_automl.errors import UploadError
 from transfer_automl.server.uploads import receive_upload
 
@@ -45,19 +48,27 @@ User = Annotated[str, Depends(current_user)]
 
 
 def create_app(config: ServerConfig, store: ServerStore | None = None) -> FastAPI:
-    """The app of one server: its store, its job manager (started with the app) and routes."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    """The app of one server: its store, its job manager (started with the app) and routes.
+
+    While the app runs, its process has the umask of :mod:`transfer_automl.server.files`, so
+    everything written under the data directory, by the app, its upload checks and its job
+    workers, is owner-only; the data directory and its top entries are made so at once.
+    """
+    config.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    tighten(config.data_dir)
     store = store or ServerStore(config.kb)
     manager = JobManager(config, store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        previous = os.umask(UMASK)
         manager.start()
         try:
             yield
         finally:
             manager.shutdown()
             store.close()
+            os.umask(previous)
 
     app = FastAPI(title="transfer-automl", version="0.1.0", lifespan=lifespan,
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
@@ -130,6 +141,7 @@ def public_job(job: dict[str, Any], full: bool = True) -> dict[str, Any]:
 def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
                 manager: JobManager, hide: PathHider) -> None:
     checker = UploadChecker(config)  # images are decoded in its processes, never here
+    quota = QuotaGuard(config, store)
 
     def show_dataset(d: dict[str, Any]) -> dict[str, Any]:
         return hide(public_dataset(d))
@@ -154,13 +166,12 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
 
     @app.get("/api/me", tags=["server"])
     def me(user: User) -> dict[str, Any]:
-        """The token's user and the server's upload limits."""
-        lim = config.limits
-        return {"user": user, "limits": {"max_upload_bytes": lim.max_upload_bytes,
-                                         "max_files": lim.max_files,
-                                         "max_unzipped_bytes": lim.max_unzipped_bytes,
-                                         "max_image_pixels": lim.max_image_pixels},
-                "defaults": vars(config.defaults)}
+        """The token's user, the server's upload limits, job defaults and caps, and the
+        user's quotas with what they use of them."""
+        return {"user": user, "limits": asdict(config.limits),
+                "defaults": asdict(config.defaults),
+                "caps": {**asdict(config.caps), "executors": list(config.executors)},
+                "quotas": asdict(config.quotas), "usage": quota.usage(user)}
 
     @app.post("/api/datasets", status_code=201, tags=["datasets"], openapi_extra={
         "requestBody": {"content": {"multipart/form-data": {"schema": {
@@ -174,6 +185,7 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
     async def upload(request: Request, user: User) -> dict[str, Any]:
         """Upload a dataset (a .zip, or the files of a folder with their relative paths);
         it is validated like ``transfer-automl fit`` would and its data report returned."""
+        await run_in_threadpool(quota.before_upload, user)
         dataset_id = new_id()
         root = incoming_dir(config, dataset_id)
         try:
@@ -181,12 +193,18 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
                 request.headers.get("content-type", ""), request.headers.get("content-length"),
                 request.stream(), root, config.limits)
             name, path, report = await run_in_threadpool(checker.check, dataset_id, received)
+            row = await run_in_threadpool(admit, user, dataset_id, name, received.kind, path,
+                                          report)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(config.datasets_dir() / dataset_id, ignore_errors=True)
             raise
-        row = await run_in_threadpool(store.add_dataset, dataset_id, user, name,
-                                      received.kind, path, report)
         return show_dataset(row)
+
+    def admit(user: str, dataset_id: str, name: str, kind: str, path: str,
+              report: dict[str, Any]) -> dict[str, Any]:
+        with quota.admit_dataset(user, int(report.get("stored_bytes", 0))):
+            return store.add_dataset(dataset_id, user, name, kind, path, report)
 
     @app.get("/api/datasets", tags=["datasets"])
     def list_datasets(user: User) -> list[dict[str, Any]]:
@@ -201,12 +219,35 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
             raise HTTPException(404, f"no dataset {dataset_id!r}")
         return show_dataset(d)
 
+    @app.delete("/api/datasets/{dataset_id}", status_code=204, response_class=Response,
+                tags=["datasets"])
+    def delete_dataset(dataset_id: str, user: User) -> Response:
+        """Delete one of your datasets and its files (409 while a job queued or running
+        uses it; finished jobs keep their results and models)."""
+        with quota.lock:
+            if store.dataset(dataset_id, owner=user) is None:
+                raise HTTPException(404, f"no dataset {dataset_id!r}")
+            users = [j["id"] for j in store.jobs(owner=user, status=ACTIVE)
+                     if j["dataset_id"] == dataset_id]
+            if users:
+                raise HTTPException(409, f"dataset {dataset_id!r} is used by job(s) "
+                                         f"{', '.join(users)}, queued or running; cancel "
+                                         "them first")
+            store.delete_dataset(dataset_id)
+        shutil.rmtree(config.datasets_dir() / dataset_id, ignore_errors=True)
+        return Response(status_code=204)
+
     @app.post("/api/jobs", status_code=201, tags=["jobs"])
     def start_job(body: JobRequest, user: User) -> dict[str, Any]:
-        """Queue a search on one of your datasets."""
-        if store.dataset(body.dataset_id, owner=user) is None:
-            raise HTTPException(404, f"no dataset {body.dataset_id!r}")
-        job = store.add_job(new_id(), user, body.dataset_id, body.fit_params(config.defaults))
+        """Queue a search on one of your datasets (400 beyond the server's caps, 429 beyond
+        your quota of jobs queued or running)."""
+        params = body.fit_params(config.defaults)
+        with quota.lock:
+            if store.dataset(body.dataset_id, owner=user) is None:
+                raise HTTPException(404, f"no dataset {body.dataset_id!r}")
+            check_job(params, config)
+            with quota.admit_job(user):
+                job = store.add_job(new_id(), user, body.dataset_id, params)
         manager.wake()
         return show_job(job)
 
@@ -264,3 +305,15 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
         """Cancel a queued or running job (its worker processes are ended)."""
         own_job(job_id, user)
         return show_job(manager.cancel(job_id))
+
+    @app.delete("/api/jobs/{job_id}", status_code=204, response_class=Response, tags=["jobs"])
+    def delete_job(job_id: str, user: User) -> Response:
+        """Delete one of your jobs: a queued or running one is cancelled first (its worker
+        processes are ended), then its record, run folder and model are removed."""
+        job = own_job(job_id, user)
+        if job["status"] in ACTIVE:
+            manager.cancel(job_id)
+        with quota.lock:
+            store.delete_job(job_id)
+        shutil.rmtree(config.job_dir(job_id), ignore_errors=True)
+        return Response(status_code=204)

@@ -60,6 +60,54 @@ class JobDefaults:
 
 
 @dataclass(frozen=True)
+class JobCaps:
+    """The most one job may ask for, whatever the request says (more: HTTP 400).
+
+    Attributes:
+        max_trials: trials of one search.
+        max_time_budget_s: search budget of one job, in seconds.
+        max_parallel: concurrent trials of one job (``n_parallel``).
+        executors: executors a job may choose besides the default one.
+    """
+
+    max_trials: int = 200
+    max_time_budget_s: float = 86400.0
+    max_parallel: int = 1
+    executors: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.executors if e not in EXECUTORS]
+        if unknown:
+            raise InputError(f"executors: expected some of {list(EXECUTORS)}, got {unknown}")
+        if self.max_trials < 1 or self.max_parallel < 1 or self.max_time_budget_s <= 0:
+            raise InputError("job caps: max_trials and max_parallel must be >= 1 and "
+                             f"max_time_budget_s > 0; got {self.max_trials!r}, "
+                             f"{self.max_parallel!r} and {self.max_time_budget_s!r}")
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """What one user may hold at once (more: HTTP 429).
+
+    Attributes:
+        max_datasets: datasets kept on the server.
+        max_stored_bytes: bytes on disk of all their datasets (upload, extraction and
+            converted copies).
+        max_active_jobs: jobs queued or running.
+    """
+
+    max_datasets: int = 50
+    max_stored_bytes: int = 20 * 1024 * MB
+    max_active_jobs: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("max_datasets", "max_stored_bytes", "max_active_jobs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}: expected an integer >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Everything the app, the job manager and the workers need to know.
 
@@ -76,6 +124,8 @@ class ServerConfig:
             uploads wait for a free slot); the web process never decodes an image.
         limits: upload limits.
         defaults: fit parameters of jobs that do not give them.
+        caps: the most a job may ask for; the defaults must be within them.
+        quotas: what one user may hold at once.
     """
 
     data_dir: Path
@@ -86,12 +136,26 @@ class ServerConfig:
     max_checks: int = 1
     limits: Limits = field(default_factory=Limits)
     defaults: JobDefaults = field(default_factory=JobDefaults)
+    caps: JobCaps = field(default_factory=JobCaps)
+    quotas: Quotas = field(default_factory=Quotas)
 
     def __post_init__(self) -> None:
         for name in ("max_jobs", "max_checks"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name}: expected an integer >= 1, got {value!r}")
+        d, c = self.defaults, self.caps
+        over = [f"{name} {value:g} is over its cap {cap:g}" for name, value, cap in (
+            ("max_trials", d.max_trials, c.max_trials),
+            ("time_budget_s", d.time_budget_s, c.max_time_budget_s),
+            ("n_parallel", d.n_parallel, c.max_parallel)) if value > cap]
+        if over:
+            raise InputError(f"job defaults must be within the job caps: {'; '.join(over)}")
+
+    @property
+    def executors(self) -> tuple[str, ...]:
+        """The executors a job may choose: the default one and those the caps add."""
+        return tuple(dict.fromkeys((self.defaults.executor, *self.caps.executors)))
 
     @property
     def kb(self) -> str:

@@ -17,6 +17,7 @@ from PIL import Image
 from transfer_automl.data import DataReport, load_dataset
 from transfer_automl.errors import InputError, UploadError
 from transfer_automl.server.config import Limits, ServerConfig
+from transfer_automl.server.files import tree_bytes
 from transfer_automl.server.redact import in_upload_names
 from transfer_automl.server.uploads import CONTROL_CHARACTERS, Received
 
@@ -146,7 +147,8 @@ def validate_upload(config: ServerConfig, dataset_id: str,
 
     Returns:
         ``(name, path, report)``: the dataset's name, the path ingestion reads (relative to
-        the data directory) and its report.
+        the data directory) and its report, with ``stored_bytes``: what the dataset takes
+        on disk (upload, extraction, converted copies), counted in the user's quota.
 
     Raises:
         UploadError: 400 with ingestion's message (in the upload's own names, see
@@ -165,4 +167,4 @@ def validate_upload(config: ServerConfig, dataset_id: str,
     final = config.datasets_dir() / dataset_id
     root.rename(final)
     rel = (final / source.relative_to(root)).relative_to(config.data_dir)
-    return name, str(rel), describe(dataset, name)
+    return name, str(rel), {**describe(dataset, name), "stored_bytes": tree_bytes(final)}

@@ -46,3 +46,15 @@ def tighten(data_dir: Path) -> None:
                 os.chmod(path, stat.S_IMODE(info.st_mode) & mode)
         except OSError:
             continue
+
+
+def tree_bytes(root: Path) -> int:
+    """Bytes of the files under ``root`` (links not followed)."""
+    total = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total

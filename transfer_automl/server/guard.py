@@ -11,9 +11,18 @@ ASGI middleware) therefore stands in front of the app: a request that carries a 
 Dataset uploads (:data:`UPLOADS`) are let through: their route checks the token before it
 streams the body to disk, under the larger limits of :mod:`transfer_automl.server.uploads`.
 Requests without a body are left to the routes (which answer 401 or 404 themselves).
+
+What a token holder may ask of the server is bounded here too: :func:`check_job` holds a
+job's parameters to the server's caps (HTTP 400) and :class:`QuotaGuard` a user's datasets,
+stored bytes and queued or running jobs to their quotas (HTTP 429).
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
@@ -23,7 +32,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transfer_automl.server.auth import authenticate
-from transfer_automl.server.store import ServerStore
+from transfer_automl.server.config import ServerConfig
+from transfer_automl.server.store import ACTIVE, ServerStore
 
 MAX_BODY_BYTES = 64 * 1024
 UPLOADS = frozenset({("POST", "/api/datasets")})
@@ -108,3 +118,86 @@ class BodyGuard:
             await refusal(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+
+def check_job(params: dict[str, Any], config: ServerConfig) -> None:
+    """Refuse (HTTP 400) a job's complete parameters when they ask for more than the
+    server's caps allow, naming every value over its cap and the flag that sets it."""
+    caps, over = config.caps, []
+    if params["max_trials"] > caps.max_trials:
+        over.append(f"max_trials {params['max_trials']} is more than this server allows "
+                    f"({caps.max_trials}, --cap-trials)")
+    if params["time_budget_s"] > caps.max_time_budget_s:
+        over.append(f"time_budget_s {params['time_budget_s']:g} is more than this server "
+                    f"allows ({caps.max_time_budget_s:g}, --cap-time-budget)")
+    if params["n_parallel"] > caps.max_parallel:
+        over.append(f"n_parallel {params['n_parallel']} is more than this server allows "
+                    f"({caps.max_parallel}, --cap-parallel)")
+    if params["executor"] not in config.executors:
+        over.append(f"executor {params['executor']!r} is not allowed on this server (allowed: "
+                    f"{', '.join(config.executors)}; --allow-executor)")
+    if over:
+        raise HTTPException(400, "; ".join(over))
+
+
+def _over_quota(what: str) -> HTTPException:
+    return HTTPException(429, f"quota reached: {what}")
+
+
+class QuotaGuard:
+    """Per-user quotas of ``config.quotas``, read from the store.
+
+    :attr:`lock` serialises the steps that must see each other's outcome: admitting a dataset
+    or a job (check, then add) and deleting a dataset (no active job may use it).
+    """
+
+    def __init__(self, config: ServerConfig, store: ServerStore) -> None:
+        self.quotas, self.store = config.quotas, store
+        self.lock = threading.RLock()
+
+    def usage(self, user: str) -> dict[str, int]:
+        """What ``user`` holds: datasets, their bytes on disk, jobs queued or running."""
+        datasets = self.store.datasets(user)
+        return {"datasets": len(datasets),
+                "stored_bytes": sum(int((d["report"] or {}).get("stored_bytes", 0))
+                                    for d in datasets),
+                "active_jobs": len(self.store.jobs(owner=user, status=ACTIVE))}
+
+    def _check_datasets(self, user: str, new_bytes: int | None) -> None:
+        """Room for one more dataset of ``new_bytes`` (None: of any size, but some bytes
+        must be left)."""
+        q, used = self.quotas, self.usage(user)
+        if used["datasets"] + 1 > q.max_datasets:
+            raise _over_quota(f"{used['datasets']} datasets of at most {q.max_datasets} "
+                              "(--quota-datasets); delete one (DELETE /api/datasets/ID)")
+        full = (used["stored_bytes"] >= q.max_stored_bytes if new_bytes is None
+                else used["stored_bytes"] + new_bytes > q.max_stored_bytes)
+        if full:
+            size = f" and this one would take {new_bytes}" if new_bytes is not None else ""
+            raise _over_quota(f"your datasets take {used['stored_bytes']} bytes{size}, of at "
+                              f"most {q.max_stored_bytes} (--quota-mb); delete some "
+                              "(DELETE /api/datasets/ID)")
+
+    def before_upload(self, user: str) -> None:
+        """Refuse an upload at once (HTTP 429) when ``user`` has no room left for it."""
+        self._check_datasets(user, None)
+
+    @contextmanager
+    def admit_dataset(self, user: str, stored_bytes: int) -> Iterator[None]:
+        """Hold the lock while a checked dataset of ``stored_bytes`` is recorded, after
+        refusing it (HTTP 429) if it does not fit ``user``'s quotas."""
+        with self.lock:
+            self._check_datasets(user, stored_bytes)
+            yield
+
+    @contextmanager
+    def admit_job(self, user: str) -> Iterator[None]:
+        """Hold the lock while a job is queued, after refusing it (HTTP 429) when ``user``
+        has as many jobs queued or running as the quota allows."""
+        with self.lock:
+            active = len(self.store.jobs(owner=user, status=ACTIVE))
+            if active >= self.quotas.max_active_jobs:
+                raise _over_quota(f"{active} jobs queued or running, of at most "
+                                  f"{self.quotas.max_active_jobs} (--quota-jobs); wait for "
+                                  "one to end or cancel it")
+            yield

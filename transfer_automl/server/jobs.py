@@ -175,10 +175,10 @@ class JobManager:
     def _launch(self, job: dict[str, Any]) -> None:
         cfg, job_id = self.config, job["id"]
         job_dir = cfg.job_dir(job_id)
-        job_dir.mkdir(parents=True, exist_ok=True)
         if not self.store.update_job(job_id, only_if_status=("queued",), status="running",
                                      attempts=job["attempts"] + 1, started=now(), error=""):
-            return  # cancelled in between
+            return  # cancelled (or deleted) in between
+        job_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", WORKER_MODULE, "--kb", cfg.kb, "--job", job_id,
                "--data-dir", str(cfg.data_dir), "--parent", str(os.getpid()),
                "--search-kb", cfg.kb if cfg.search_kb else ""]

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from knowledge_base import KnowledgeBase
@@ -23,7 +23,8 @@ from knowledge_base.engine import make_engine, now, utc
 from knowledge_base.models import JobRow, RunRow, TokenRow, TrialRow, UploadRow
 
 TERMINAL = ("complete", "failed", "cancelled")
-STATUSES = ("queued", "running") + TERMINAL
+ACTIVE = ("queued", "running")
+STATUSES = ACTIVE + TERMINAL
 
 
 def hash_token(token: str) -> str:
@@ -97,19 +98,31 @@ class ServerStore:
             return _dataset_dict(row)
 
     def dataset(self, dataset_id: str, owner: str | None = None) -> dict[str, Any] | None:
-        """One dataset; None if it does not exist or belongs to someone else."""
+        """One dataset; None if it does not exist, was deleted or belongs to someone else."""
         with self._session() as s:
             row = s.get(UploadRow, dataset_id)
-            if row is None or (owner is not None and row.owner != owner):
+            if row is None or row.path == _DELETED or (owner is not None and row.owner != owner):
                 return None
             return _dataset_dict(row)
 
     def datasets(self, owner: str) -> list[dict[str, Any]]:
         """The datasets of ``owner``, newest first."""
         with self._session() as s:
-            rows = s.scalars(select(UploadRow).where(UploadRow.owner == owner)
+            rows = s.scalars(select(UploadRow).where(UploadRow.owner == owner,
+                                                     UploadRow.path != _DELETED)
                              .order_by(UploadRow.created.desc()))
             return [_dataset_dict(r) for r in rows]
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Forget a dataset. While finished jobs still refer to it, its row stays behind as
+        a hidden marker (no path) so their records keep their dataset id; the last of them
+        to be deleted takes it along."""
+        with self._session(write=True) as s:
+            if _jobs_of(s, dataset_id):
+                s.execute(update(UploadRow).where(UploadRow.id == dataset_id)
+                          .values(path=_DELETED))
+            else:
+                s.execute(delete(UploadRow).where(UploadRow.id == dataset_id))
 
     # -- jobs -------------------------------------------------------------------------------
     def add_job(self, job_id: str, owner: str, dataset_id: str,
@@ -142,6 +155,19 @@ class ServerStore:
         with self._session() as s:
             return [_job_dict(r) for r in s.scalars(query)]
 
+    def delete_job(self, job_id: str) -> None:
+        """Forget a job (and its dataset's marker, if the dataset was deleted before)."""
+        with self._session(write=True) as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                return
+            dataset_id = row.dataset_id
+            s.delete(row)
+            s.flush()
+            if not _jobs_of(s, dataset_id):
+                s.execute(delete(UploadRow).where(UploadRow.id == dataset_id,
+                                                  UploadRow.path == _DELETED))
+
     def update_job(self, job_id: str, *, only_if_status: Sequence[str] | None = None,
                    **values: Any) -> bool:
         """Change some columns of a job; with ``only_if_status`` only while the job is in one
@@ -170,6 +196,14 @@ class ServerStore:
                                                  TrialRow.status.in_(["running", "pending"]))
                           .values(status="failed", reason=reason, updated=now()))
         return closed > 0
+
+
+_DELETED = ""  # the path of a deleted dataset's marker row
+
+
+def _jobs_of(s: Session, dataset_id: str) -> int:
+    return s.scalar(select(func.count()).select_from(JobRow)
+                    .where(JobRow.dataset_id == dataset_id)) or 0
 
 
 def _dataset_dict(r: UploadRow) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 from knowledge_base.engine import now
 from knowledge_base.records import clean_json
 from transfer_automl.errors import TransferAutoMLError
+from transfer_automl.server.files import private_umask
 from transfer_automl.server.store import ServerStore
 
 log = logging.getLogger("transfer_automl.server.worker")
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-kb", default="", help="KB the search uses ('' for none)")
     parser.add_argument("--parent", type=int, default=None, help="pid of the server")
     args = parser.parse_args(argv)
+    private_umask()  # as the server's own: runs, logs and models are owner-only
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
