@@ -55,7 +55,7 @@ def test_uploads_are_checked_in_another_process(tmp_path, colours, monkeypatch):
         raise AssertionError("an image was opened in the web process")
 
     monkeypatch.setattr(Image, "open", no_decoding_here)
-    name, path, report = UploadChecker(config).check("d1", received)
+    name, path, report = UploadChecker(config).run("d1", received)
     assert (name, report["class_names"]) == ("colours", ["blue", "green", "red"])
     assert report["n_images"] == 9 and (config.data_dir / path).is_dir()
     assert not incoming_dir(config, "d1").exists()
@@ -66,7 +66,7 @@ def test_an_image_over_the_pixel_limit_is_refused_by_its_header(tmp_path, colour
     received = _folder_upload(config, "d2", colours, {"colours/red/huge.png": huge_png()})
     assert (received.folder / "colours/red/huge.png").stat().st_size < 200_000
     with pytest.raises(UploadError) as info:
-        UploadChecker(config).check("d2", received)
+        UploadChecker(config).run("d2", received)
     detail = info.value.detail
     assert info.value.status == 400
     assert "'colours/red/huge.png' is 12000x12000 = 144000000 pixels" in detail
@@ -82,10 +82,10 @@ def test_the_pixel_limit_is_the_servers_setting(tmp_path, colours):
     entries["colours/red/big.png"] = big.getvalue()
     small = ServerConfig(tmp_path / "a", limits=Limits(max_image_pixels=1000))
     with pytest.raises(UploadError) as info:
-        UploadChecker(small).check("d3", _zip_upload(small, "d3", entries))
+        UploadChecker(small).run("d3", _zip_upload(small, "d3", entries))
     assert "'colours/red/big.png' is 40x30 = 1200 pixels" in info.value.detail
     roomy = ServerConfig(tmp_path / "b", limits=Limits(max_image_pixels=1200))
-    _, _, report = UploadChecker(roomy).check("d4", _zip_upload(roomy, "d4", entries))
+    _, _, report = UploadChecker(roomy).run("d4", _zip_upload(roomy, "d4", entries))
     assert report["n_images"] == 10
 
 
@@ -95,5 +95,37 @@ def test_a_zip_entry_with_a_control_character_is_400(tmp_path, colours):
                for p in sorted(colours.rglob("*.png"))}
     entries["colours/red/de\x7fl.png"] = entries["colours/red/0.png"]
     with pytest.raises(UploadError) as info:
-        UploadChecker(config).check("d5", _zip_upload(config, "d5", entries))
+        UploadChecker(config).run("d5", _zip_upload(config, "d5", entries))
     assert info.value.status == 400 and "control character" in info.value.detail
+
+
+def test_at_most_max_checks_run_at_once(tmp_path):
+    import asyncio
+    import threading
+
+    checker = UploadChecker(ServerConfig(tmp_path / "data", max_checks=2))
+    state = {"running": 0, "peak": 0}
+    lock, release = threading.Lock(), threading.Event()
+
+    def fake_run(dataset_id, received):  # stands in for the child process
+        with lock:
+            state["running"] += 1
+            state["peak"] = max(state["peak"], state["running"])
+        release.wait(30)
+        with lock:
+            state["running"] -= 1
+        return dataset_id, "", {}
+
+    checker.run = fake_run
+
+    async def five_uploads():
+        tasks = [asyncio.create_task(checker.check(f"d{i}", Received())) for i in range(5)]
+        while state["running"] < 2:  # the first two are in; the other three must wait
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert state["running"] == 2
+        release.set()
+        return [name for name, _, _ in await asyncio.gather(*tasks)]
+
+    assert asyncio.run(five_uploads()) == [f"d{i}" for i in range(5)]
+    assert state["peak"] == 2

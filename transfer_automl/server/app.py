@@ -192,7 +192,7 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
             received = await receive_upload(
                 request.headers.get("content-type", ""), request.headers.get("content-length"),
                 request.stream(), root, config.limits)
-            name, path, report = await run_in_threadpool(checker.check, dataset_id, received)
+            name, path, report = await checker.check(dataset_id, received)
             row = await run_in_threadpool(admit, user, dataset_id, name, received.kind, path,
                                           report)
         except BaseException:

@@ -14,14 +14,16 @@ which the server logs but never shows to a client.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
 import sys
-import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
 
 from transfer_automl.errors import UploadError
 from transfer_automl.server.config import Limits, ServerConfig
@@ -59,11 +61,20 @@ class UploadChecker:
 
     def __init__(self, config: ServerConfig, timeout_s: float = CHECK_TIMEOUT_S) -> None:
         self.config, self.timeout_s = config, timeout_s
-        self._slots = threading.BoundedSemaphore(config.max_checks)
+        self._slots: asyncio.Semaphore | None = None  # made in the server's event loop
 
-    def check(self, dataset_id: str, received: Received) -> tuple[str, str, dict[str, Any]]:
+    async def check(self, dataset_id: str,
+                    received: Received) -> tuple[str, str, dict[str, Any]]:
+        """:meth:`run`, at most ``max_checks`` at once: further uploads wait here, in the
+        event loop, without holding one of the threads the other routes run in."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.max_checks)
+        async with self._slots:
+            return await run_in_threadpool(self.run, dataset_id, received)
+
+    def run(self, dataset_id: str, received: Received) -> tuple[str, str, dict[str, Any]]:
         """:func:`~transfer_automl.server.datasets.validate_upload` in a child process:
-        ``(name, path, report)``; blocks while ``max_checks`` other checks run.
+        ``(name, path, report)``.
 
         Raises:
             UploadError: the upload is refused (400 with the reason, in the upload's own
@@ -72,14 +83,13 @@ class UploadChecker:
         request = json.dumps({"data_dir": str(self.config.data_dir),
                               "limits": asdict(self.config.limits), "dataset_id": dataset_id,
                               "received": _received_json(received)})
-        with self._slots:
-            try:
-                proc = subprocess.run([sys.executable, "-m", CHECK_MODULE], input=request,
-                                      capture_output=True, text=True, timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                raise UploadError(400, f"checking the upload took longer than "
-                                       f"{self.timeout_s:g} s; upload fewer or smaller "
-                                       "images") from None
+        try:
+            proc = subprocess.run([sys.executable, "-m", CHECK_MODULE], input=request,
+                                  capture_output=True, text=True, timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            raise UploadError(400, f"checking the upload took longer than "
+                                   f"{self.timeout_s:g} s; upload fewer or smaller "
+                                   "images") from None
         if proc.stderr.strip():
             log.info("check of upload %s: %s", dataset_id, proc.stderr.strip()[-2000:])
         lines = proc.stdout.strip().splitlines()
