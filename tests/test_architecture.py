@@ -176,6 +176,7 @@ LAYERS = [
     {"transfer_automl.study", "transfer_automl.pruners", "transfer_automl.search",
      "transfer_automl.session", "transfer_automl.planning", "transfer_automl.seeding",
      "transfer_automl.tracking", "transfer_automl.export", "transfer_automl.trial_model",
+     "transfer_automl.ensemble",
      "transfer_automl.result", "transfer_automl.history"},
     {"transfer_automl.api", "transfer_automl.restore", "transfer_automl.ablation"},
     {"transfer_automl.cli", "transfer_automl.server", "benchmarks", "transfer_automl"},

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from transfer_automl import planning, quiet, seeding
 from transfer_automl.errors import InputError, SearchFailed
 from transfer_automl.executors import Executor, make_executor
@@ -165,10 +167,11 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path,
                     s.trial_timeout_s)
     pruner = s.pruner if s.pruner is not None else (default_pruner() if s.early_stopping
                                                     else None)
+    finale = _Finale(s, data)
     try:
         after = run_search(study, ex, session.context, budget, trackers, pruner=pruner,
-                           finale=_refit_specs if s.refit else None)
-        result = _finish(session, plan.warm, _refit_weights(study, after))
+                           finale=finale)
+        result = _finish(session, plan.warm, finale.checkpoints(after), finale.ensemble)
     except BaseException as exc:
         trackers.close("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         raise
@@ -228,32 +231,64 @@ def installed_backbones(names: Sequence[str] | None = None) -> list[str]:
     return list(names)
 
 
-def _refit_specs(study) -> list[TrialSpec]:
-    """The refit of the best configuration on training + validation images for its best
-    epoch count, run on the executor after the search like any trial; only for trials on
-    cached features or activations (a refit there costs seconds)."""
-    best = study.best()
-    if best is None or fidelity(best.spec.config) is Fidelity.IMAGES or not best.result.best_epoch:
-        return []
-    return [replace(best.spec, trial_id=f"{best.spec.trial_id}-refit", origin="refit",
-                    refit_epochs=best.result.best_epoch)]
+#: the best completed trials an ensemble is chosen from
+ENSEMBLE_CANDIDATES = 16
 
 
-def _refit_weights(study, results) -> str | None:
-    """The refit's checkpoint, or None to export the best trial's own weights."""
-    for trial_id, result in results.items():
-        if result.state == TrialState.COMPLETE and result.artifact:
-            return result.artifact
-        log.warning("refit %s failed (%s); exporting the trial's own weights", trial_id,
-                    result.reason)
-    return None
+class _Finale:
+    """What runs after the search: choose the ensemble from the trials' held-out
+    predictions, then refit the best trial and every ensemble member on training +
+    validation images for their best epoch counts, on the executor like any trial (only
+    trials on cached features or activations: a refit there costs seconds)."""
+
+    def __init__(self, search: SearchOptions, data) -> None:
+        self.search, self.data = search, data
+        self.ensemble = None
+
+    def __call__(self, study) -> list[TrialSpec]:
+        from transfer_automl import ensemble
+
+        if self.search.ensemble_size >= 2:
+            labels = np.concatenate([self.data.train.labels, self.data.val.labels])
+            candidates = ensemble.load_candidates(study.finished, ENSEMBLE_CANDIDATES)
+            self.ensemble = ensemble.select(candidates, labels,
+                                            rounds=self.search.ensemble_size,
+                                            max_passes=self.search.ensemble_max_passes)
+            if self.ensemble is not None:
+                log.info("%s", self.ensemble.describe())
+        best = study.best()
+        if not self.search.refit or best is None:
+            return []
+        ids = [best.spec.trial_id, *(self.ensemble.members if self.ensemble else [])]
+        specs = [_refit_spec(study.trials[t]) for t in dict.fromkeys(ids)]
+        return [spec for spec in specs if spec is not None]
+
+    @staticmethod
+    def checkpoints(results: dict) -> dict[str, str]:
+        """Trial id -> its refit checkpoint, for the refits that completed."""
+        out = {}
+        for trial_id, result in results.items():
+            if result.state == TrialState.COMPLETE and result.artifact:
+                out[trial_id.removesuffix("-refit")] = result.artifact
+            else:
+                log.warning("refit %s failed (%s); exporting the trial's own weights",
+                            trial_id, result.reason)
+        return out
 
 
-def _finish(session: RunSession, warm: planning.WarmStart,
-            refit_artifact: str | None = None) -> FitResult:
-    """Export the best trial's model, score it on the test split, explain the run."""
-    from transfer_automl.result import explain
-    from transfer_automl.trial_model import export_trial, split_report
+def _refit_spec(record) -> TrialSpec | None:
+    if fidelity(record.spec.config) is Fidelity.IMAGES or not record.result.best_epoch:
+        return None
+    return replace(record.spec, trial_id=f"{record.spec.trial_id}-refit", origin="refit",
+                   refit_epochs=record.result.best_epoch)
+
+
+def _finish(session: RunSession, warm: planning.WarmStart, refits: dict[str, str],
+            ensemble=None) -> FitResult:
+    """Export the ensemble (or the best trial's model), score it on the test split, explain
+    the run. ``refits`` maps trial ids to their refit checkpoints."""
+    from transfer_automl.result import SingleModel, ensemble_row, explain
+    from transfer_automl.trial_model import export_ensemble, export_trial, split_report
 
     study, data, run_id = session.study, session.data, session.run_id
     best = study.best()
@@ -261,22 +296,37 @@ def _finish(session: RunSession, warm: planning.WarmStart,
         reasons = sorted({r.result.reason for r in study.finished if r.result and r.result.reason})
         raise SearchFailed(f"no trial produced a model ({len(study.trials)} tried); "
                            f"reasons: {'; '.join(reasons) or 'none recorded'}")
-    config = dict(best.spec.config)
-    metadata = {"run_id": run_id, "backbone": config["backbone"],
-                "best_trial": best.spec.trial_id, "val_score": best.result.score,
-                "data_report": data.report.to_dict(),
-                "refit_on_train_and_val": refit_artifact is not None}
-    exported = export_trial(config, refit_artifact or best.result.artifact, data.class_names,
-                            session.files.run_dir / "model",
-                            backbone_cache=session.cache / "backbones", metadata=metadata)
+    config, best_id = dict(best.spec.config), best.spec.trial_id
+    metadata = {"run_id": run_id, "backbone": config["backbone"], "best_trial": best_id,
+                "val_score": best.result.score, "data_report": data.report.to_dict(),
+                "refit_on_train_and_val": best_id in refits}
+    backbones = session.cache / "backbones"
+    single = SingleModel(config, refits.get(best_id) or best.result.artifact, data.class_names,
+                         backbones, metadata)
+    out = session.files.run_dir / "model"
+    if ensemble is not None:
+        members = [(study.trials[t].spec.config, refits.get(t) or study.trials[t].result.artifact,
+                    w) for t, w in ensemble.weights.items()]
+        exported = export_ensemble(members, data.class_names, out, backbone_cache=backbones,
+                                   metadata={**metadata, "ensemble": ensemble.to_dict(),
+                                             "refit_members": [t for t in ensemble.weights
+                                                               if t in refits]})
+    else:
+        exported = export_trial(config, single.weights, data.class_names, out,
+                                backbone_cache=backbones, metadata=metadata)
     report = split_report(exported, data.test, data.class_names)
     if report is not None:
         exported.record_metadata(test=report.to_dict())
         if report.n < report.FEW_IMAGES:
             log.warning("run %s: %s", run_id, report.summary())
+    leaderboard = study.leaderboard()
+    if ensemble is not None:
+        leaderboard.insert(0, ensemble_row(ensemble))
+    explanation = explain(study, best, warm.describe(), best_id in refits)
+    if ensemble is not None:
+        explanation += " Exported: an " + ensemble.describe() + "."
     return FitResult(run_id=run_id, best_config=config, best_score=float(best.result.score),
                      test_score=report.accuracy if report else None, test_report=report,
-                     leaderboard=study.leaderboard(), group=warm.group,
-                     data_report=data.report.to_dict(),
-                     explanation=explain(study, best, warm.describe(), refit_artifact is not None),
-                     model=exported)
+                     leaderboard=leaderboard, group=warm.group,
+                     data_report=data.report.to_dict(), explanation=explanation,
+                     model=exported, ensemble=ensemble, single=single)

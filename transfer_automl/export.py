@@ -43,13 +43,50 @@ def save_classifier(model, resolution: int, out_dir: str | os.PathLike,
                                   fn_output_signature=tf.uint8), tf.float32)
             return {"probabilities": tf.nn.softmax(self.model(x, training=False), axis=-1)}
 
+    return _write(Classifier(), out_dir, class_names, {**metadata, "resolution": resolution})
+
+
+def save_ensemble(parts: Sequence, out_dir: str | os.PathLike, class_names: Sequence[str],
+                  metadata: dict[str, Any]) -> Path:
+    """Write an ensemble as one SavedModel with the same serving signature.
+
+    ``parts`` are callables with a ``resolution``: images in [0, 255] at that resolution ->
+    weighted class probabilities (``training.WeightedPart``); the signature resizes the
+    images once per resolution, runs every part and adds their outputs. The metadata's
+    ``resolution`` is the parts' common one, or None when they differ (the loader then
+    hands images over at their own size).
+    """
+    import tensorflow as tf
+
+    from transfer_automl.preprocessing import resize
+
+    resolutions = sorted({int(p.resolution) for p in parts})
+
+    class Ensemble(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts = list(parts)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def serve(self, images):
+            resized = {r: tf.cast(tf.map_fn(lambda im, r=r: resize(im, r), images,
+                                            fn_output_signature=tf.uint8), tf.float32)
+                       for r in resolutions}
+            return {"probabilities": tf.add_n([p(resized[int(p.resolution)])
+                                               for p in self.parts])}
+
+    common = resolutions[0] if len(resolutions) == 1 else None
+    return _write(Ensemble(), out_dir, class_names, {**metadata, "resolution": common})
+
+
+def _write(module, out_dir, class_names: Sequence[str], metadata: dict[str, Any]) -> Path:
+    import tensorflow as tf
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    module = Classifier()
     tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
     (out / LABELS).write_text(json.dumps(list(class_names), indent=1))
-    (out / METADATA).write_text(json.dumps({**metadata, "resolution": resolution}, indent=1,
-                                           default=str))
+    (out / METADATA).write_text(json.dumps(metadata, indent=1, default=str))
     return out
 
 
@@ -72,7 +109,9 @@ class ExportedModel:
         self.path = path
         self.class_names: list[str] = json.loads((path / LABELS).read_text())
         self.metadata: dict[str, Any] = json.loads((path / METADATA).read_text())
-        self.resolution = int(self.metadata["resolution"])
+        # None for an ensemble whose members read different resolutions
+        res = self.metadata.get("resolution")
+        self.resolution = int(res) if res is not None else None
         self._serve = tf.saved_model.load(str(path)).signatures["serving_default"]
 
     def predict_proba(self, x) -> np.ndarray:
@@ -82,12 +121,28 @@ class ExportedModel:
         from transfer_automl.preprocessing import resize
 
         images = _as_images(x)
+        if self.resolution is None:  # batches of one size; the model resizes per member
+            return self._by_size(images)
         out = []
         for i in range(0, len(images), PREDICT_BATCH):
             batch = [resize(tf.constant(im), self.resolution) for im in images[i:i + PREDICT_BATCH]]
             stacked = tf.cast(tf.stack(batch), tf.float32)
             out.append(self._serve(images=stacked)["probabilities"].numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def _by_size(self, images: list[np.ndarray]) -> np.ndarray:
+        import tensorflow as tf
+
+        out = np.zeros((len(images), len(self.class_names)), np.float32)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(im.shape, []).append(i)
+        for index in by_shape.values():
+            for j in range(0, len(index), PREDICT_BATCH):
+                chunk = index[j:j + PREDICT_BATCH]
+                batch = tf.constant(np.stack([images[i] for i in chunk]), tf.float32)
+                out[chunk] = self._serve(images=batch)["probabilities"].numpy()
+        return out
 
     def record_metadata(self, **values: Any) -> None:
         """Add ``values`` to the model's ``metadata.json`` (e.g. its test scores)."""

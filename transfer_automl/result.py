@@ -31,6 +31,8 @@ class FitResult:
         test_report: the test accuracy with its 95% interval and the number of test images,
             per-class accuracy and the confusion matrix
             (:class:`~transfer_automl.trial_model.SplitReport`; None without a test split).
+        ensemble: the exported :class:`~transfer_automl.ensemble.Ensemble` (its members and
+            weights), or None when the best trial alone is the exported model.
     """
 
     run_id: str
@@ -43,6 +45,8 @@ class FitResult:
     explanation: str
     model: ExportedModel = field(repr=False)
     test_report: Any = None
+    ensemble: Any = None
+    single: "SingleModel | None" = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         test = self.test_report.summary() if self.test_report is not None else "no test split"
@@ -57,16 +61,51 @@ class FitResult:
         """Class probabilities for image paths or an image array batch."""
         return self.model.predict_proba(x)
 
-    def export(self, out_dir: str | os.PathLike) -> Path:
+    def export(self, out_dir: str | os.PathLike, *, single: bool = False) -> Path:
         """Write the SavedModel, labels.json and metadata.json to ``out_dir``.
 
         ``transfer_automl.load_model(out_dir).predict(x)`` then works in any process.
+        With ``single=True`` the best trial's model alone is written, not the ensemble
+        (one backbone pass per image; the same model when there is no ensemble).
         """
         out = Path(out_dir)
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out} exists and is not empty; choose a new directory to export to")
+        if single and self.ensemble is not None:
+            if self.single is None:
+                raise InputError("this result does not keep its best trial's model")
+            self.single.export(out)
+            return out
         shutil.copytree(self.model.path, out, dirs_exist_ok=True)
         return out
+
+
+@dataclass(frozen=True)
+class SingleModel:
+    """What it takes to export the best trial alone, when an ensemble was exported."""
+
+    config: dict[str, Any]
+    weights: str
+    class_names: list[str]
+    backbone_cache: Path
+    metadata: dict[str, Any]
+
+    def export(self, out_dir: Path) -> ExportedModel:
+        from transfer_automl.trial_model import export_trial
+
+        return export_trial(self.config, self.weights, self.class_names, out_dir,
+                            backbone_cache=self.backbone_cache, metadata=self.metadata)
+
+
+def ensemble_row(ensemble) -> dict[str, Any]:
+    """The leaderboard row of an ensemble: its held-out accuracy, members and weights."""
+    members = ", ".join(f"{t} x{w:.2f}" for t, w in ensemble.weights.items())
+    return {"trial": "ensemble", "status": "complete", "score": ensemble.accuracy,
+            "best_epoch": None, "epochs_run": 0, "cost_s": None, "fidelity": "ensemble",
+            "origin": "ensemble", "parent": None, "reason": "", "diagnosis": "",
+            "config": {}, "members": dict(ensemble.weights),
+            "detail": f"{members} (best single {ensemble.single_accuracy:.4f} on the same "
+                      f"{ensemble.n_images} held-out images)"}
 
 
 def explain(study, best, planned: str, refit: bool) -> str:

@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: beside a trial's checkpoint: the rows it held out and the probabilities it predicted for
+#: them at its best epoch (what ensembles are chosen from)
+HELDOUT_FILE = "heldout.npz"
+
 
 class TrialState(str, enum.Enum):
     """Lifecycle of one trial."""

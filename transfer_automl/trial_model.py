@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transfer_automl.export import ExportedModel, save_classifier
+from transfer_automl.export import ExportedModel, save_classifier, save_ensemble
 
 EVAL_BATCH = 64
 
@@ -52,6 +52,20 @@ def export_trial(config: Mapping[str, Any], weights: str | os.PathLike,
     info = {"config": dict(config), "class_names": list(class_names), **metadata}
     return ExportedModel(save_classifier(model, config["resolution"], Path(out_dir),
                                          class_names, info))
+
+
+def export_ensemble(members: Sequence[tuple[Mapping[str, Any], str, float]],
+                    class_names: Sequence[str], out_dir: str | os.PathLike, *,
+                    backbone_cache: str | os.PathLike,
+                    metadata: Mapping[str, Any]) -> ExportedModel:
+    """Write an ensemble of ``(config, weights, weight)`` members as one SavedModel (members
+    on one frozen backbone at one resolution share its forward pass) and load it back."""
+    from transfer_automl.training import ensemble_parts
+
+    parts = ensemble_parts(list(members), len(class_names), {}, backbone_cache)
+    info = {"configs": [dict(c) for c, _, _ in members], "weights": [w for _, _, w in members],
+            "class_names": list(class_names), **metadata}
+    return ExportedModel(save_ensemble(parts, Path(out_dir), class_names, info))
 
 
 def split_accuracy(model, split, resolution: int) -> float | None:

@@ -97,11 +97,18 @@ def leaderboard_lines(rows: list[dict]) -> list[str]:
     for row in rows:
         score = f"{row['score']:.4f}" if row["score"] is not None else "-"
         cost = f"{row['cost_s']:.1f}" if row["cost_s"] is not None else "-"
-        detail = describe(row["config"]) + (f" [{row['reason']}]" if row["reason"] else "")
+        detail = _detail(row)
         cells = (row["trial"], row["status"], score, str(row["epochs_run"]), cost,
                  row["fidelity"], row["origin"], row.get("diagnosis", ""), detail)
         lines.append("\t".join(str(c).replace("\t", " ").replace("\n", " ") for c in cells))
     return lines
+
+
+def _detail(row: dict) -> str:
+    """A row's configuration and reason; an ensemble's members and weights."""
+    if row.get("detail"):
+        return row["detail"]
+    return describe(row["config"]) + (f" [{row['reason']}]" if row["reason"] else "")
 
 
 def print_leaderboard(rows: list[dict]) -> None:
@@ -123,7 +130,7 @@ def leaderboard(rows: list[dict]) -> Table:
     for row in rows:
         score = f"{row['score']:.4f}" if row["score"] is not None else "-"
         cost = f"{row['cost_s']:.1f}" if row["cost_s"] is not None else "-"
-        detail = describe(row["config"]) + (f" [{row['reason']}]" if row["reason"] else "")
+        detail = _detail(row)
         verdict = row.get("diagnosis", "")
         colour = _VERDICT_COLOURS.get(verdict.split(":")[0], "white")
         table.add_row(row["trial"], row["status"], score, str(row["epochs_run"]), cost,

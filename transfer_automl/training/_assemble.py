@@ -118,3 +118,67 @@ def trial_classifier(config: Mapping[str, Any], n_classes: int, weights_path: st
             backbones[name] = load_backbone(name, cache_dir=cache_dir)
         backbone = backbones[name]
     return build_classifier(backbone, config, n_classes, weights_path)
+
+
+class WeightedPart(tf.Module):
+    """Members of an ensemble that share one backbone forward pass.
+
+    Images in [0, 255] at ``resolution`` -> the weighted sum of the members' class
+    probabilities. ``trunk`` runs once per image; each head then reads its pooling of the
+    trunk's output. A member that fine-tuned blocks is a part of its own (its trunk is its
+    whole classifier and its head the identity).
+    """
+
+    def __init__(self, resolution: int, trunk, heads: list, poolings: list, weights: list,
+                 backbone=None) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.trunk, self.heads = trunk, heads
+        self._poolings, self._weights, self._backbone = list(poolings), list(weights), backbone
+
+    def __call__(self, images):
+        x = self.trunk(images, training=False)
+        outs = []
+        for head, pooling, weight in zip(self.heads, self._poolings, self._weights):
+            features = x if pooling is None else select_pooled(x, self._backbone, pooling)
+            logits = features if head is None else head(features, training=False)
+            outs.append(tf.nn.softmax(logits, axis=-1) * weight)
+        return tf.add_n(outs)
+
+
+def ensemble_parts(members: list[tuple[Mapping[str, Any], str, float]], n_classes: int,
+                   backbones: dict, cache_dir) -> list[WeightedPart]:
+    """The parts of an ensemble of ``(config, weights_path, weight)`` members: one per frozen
+    backbone and resolution (its members' heads share the forward pass), one per member
+    that fine-tuned blocks."""
+    import numpy as np
+    from pretrained import load_backbone
+
+    groups: dict[tuple, list] = {}
+    for i, (config, path, weight) in enumerate(members):
+        key = ((config["backbone"], config["resolution"]) if config["unfrozen_blocks"] == 0
+               else ("tuned", i))
+        groups.setdefault(key, []).append((config, path, weight))
+    parts = []
+    for key, group in groups.items():
+        config = group[0][0]
+        if key[0] == "tuned":
+            model = trial_classifier(config, n_classes, group[0][1], backbones, cache_dir)
+            parts.append(WeightedPart(config["resolution"], model, [None], [None],
+                                      [group[0][2]]))
+            continue
+        name = config["backbone"]
+        if name not in backbones:
+            backbones[name] = load_backbone(name, cache_dir=cache_dir)
+        backbone = backbones[name]
+        heads = []
+        for member_config, path, _ in group:
+            head, _ = build_trainable(backbone, member_config, n_classes, None)
+            with np.load(path) as saved:
+                head.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+            heads.append(head)
+        parts.append(WeightedPart(
+            config["resolution"], frozen_part(backbone, config), heads,
+            [None if backbone.pooled_output else c["pooling"] for c, _, _ in group],
+            [w for _, _, w in group], backbone))
+    return parts

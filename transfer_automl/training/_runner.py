@@ -14,12 +14,12 @@ from transfer_automl.errors import NonFiniteLoss, TrialPruned
 from transfer_automl.space import exact_solvable, fidelity
 from transfer_automl.training._loops import (Member, loop, loop_sequential, loop_stacked,
                                              solve_exact)
-from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, TrialSpec, TrialState
+from transfer_automl.trial import (HELDOUT_FILE, EpochMetrics, TrialContext, TrialResult,
+                                   TrialSpec, TrialState)
 
 log = logging.getLogger(__name__)
 
 Reporter = Callable[[EpochMetrics], None]
-HELDOUT = "heldout.npz"  # beside a trial's weights: its held-out rows and probabilities
 
 
 class TrialRunner:
@@ -216,5 +216,5 @@ class _Fit:
         np.savez(path, *self.best_weights)
         if self.heldout is not None:  # what ensembles are built from (see ensemble.py)
             rows, proba = self.heldout
-            np.savez(out / HELDOUT, rows=rows, proba=proba)
+            np.savez(out / HELDOUT_FILE, rows=rows, proba=proba)
         return str(path)
