@@ -32,6 +32,9 @@ def test_result_contract(result):
     assert result.best_config["backbone"] == "efficientnet_lite0"
     assert result.group is None
     assert "trials" in result.explanation
+    assert set(result.timings) == {"load_s", "plan_s", "search_s", "refit_s", "export_s"}
+    assert all(v >= 0 for v in result.timings.values())
+    assert result.model.metadata["timings"] == result.timings
 
 
 def test_predict_paths_and_arrays(result, colour_folder):

@@ -65,6 +65,34 @@ def test_enqueue_skips_duplicates():
     assert a.origin == "enqueued" and b.origin == "tpe"
 
 
+def test_without_a_trial_cap_the_search_runs_until_its_time_budget():
+    study = Study(_space(), seed=0)
+    ex = FakeExecutor(slots=1, epoch_s=0.01)
+    start = time.monotonic()
+    run_search(study, ex, CTX, Budget(max_trials=None, time_budget_s=0.6), poll_s=0)
+    spent = time.monotonic() - start
+    assert 0.6 <= spent < 5
+    # each trial takes 3-6 epochs of 0.01 s: a budget of 0.6 s holds many more than a few
+    assert len(study.trials) >= 8
+
+
+def test_schedule_without_a_trial_cap_goes_on_mixing_heads_into_fine_tuning():
+    from transfer_automl.schedule import FidelitySchedule
+    from transfer_automl.space import default_space
+
+    study = Study(default_space(), seed=0, schedule=FidelitySchedule(max_trials=None))
+    origins = []
+    for i in range(24):
+        spec = study.ask()
+        origins.append(spec.origin)
+        study.tell(TrialResult(spec.trial_id, TrialState.COMPLETE, score=0.5 + 0.01 * (i % 5),
+                               artifact="w.npz"))
+    assert origins[:12] == ["tpe/cheap"] * 12
+    later = origins[12:]
+    assert later.count("tpe/cheap") == 4 and later.count("tpe/fine-tune") == 8
+    assert all(later[i] == "tpe/cheap" for i in range(2, 12, 3))
+
+
 def test_schedule_runs_cheap_trials_first_then_fine_tunes_the_best():
     from transfer_automl.schedule import FidelitySchedule
     from transfer_automl.space import default_space, fidelity

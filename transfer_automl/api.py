@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +34,7 @@ __all__ = ["fit_auto", "resume", "default_cache_dir", "installed_backbones",
 
 log = logging.getLogger(__name__)
 
-def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
+def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: float = 900,
              executor: str | Executor = "local", kb: Any = None, seed: int = 0,
              cache_dir: str | os.PathLike | None = None, search: SearchOptions | None = None,
              data: DataOptions | None = None,
@@ -43,9 +44,11 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     Args:
         dataset: a folder (class sub-folders, or ``train/ val/ test/``), a ``.zip`` of one,
             or a tuple ``(x, y)`` of NumPy arrays.
-        max_trials: trials to run at most.
-        time_budget_s: wall-clock budget of the search in seconds (the final export comes
-            on top).
+        max_trials: trials to run at most; None (the default) runs trials until the time
+            budget is spent.
+        time_budget_s: wall-clock budget in seconds, from the call on: loading and embedding
+            the dataset count against it, and the search gets what they leave (the refits,
+            the export and the test score come on top).
         executor: ``"local"`` (worker processes on this machine), ``"spark"`` (Spark tasks on
             ``local[*]``), a Spark master URL (``spark://host:7077``, ``local[4]``), or an
             :class:`~transfer_automl.executors.Executor`.
@@ -66,6 +69,7 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     """
     from transfer_automl.data import load_dataset
 
+    started = time.monotonic()
     search, data, tracking = search or SearchOptions(), data or DataOptions(), \
         tracking or TrackingOptions()
     _check_budget(max_trials, time_budget_s)
@@ -75,6 +79,7 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
     space = search.space or default_space(installed_backbones(search.backbones))
     loaded = load_dataset(dataset, val_fraction=data.val_fraction,
                           test_fraction=data.test_fraction, seed=seed, workdir=cache / "datasets")
+    timings = {"load_s": time.monotonic() - started}
     # after the data (bad input fails first), before any backbone loads: an unusable KB
     # fails here in one line
     store = planning.open_kb(kb, cache)
@@ -86,13 +91,14 @@ def fit_auto(dataset: Any, *, max_trials: int = 20, time_budget_s: float = 900,
 
         embedding = BackboneStatsEmbedder(cache_dir=cache / "backbones", seed=seed).embed(loaded)
         space, priors, warm = planning.plan(store, embedding, space, search.warm_start)
+    timings["plan_s"] = time.monotonic() - started - timings["load_s"]
     settings = {"max_trials": max_trials, "time_budget_s": time_budget_s, "seed": seed,
                 "search": saved(search), "data": saved(data),
                 "warm": seeding.to_dict(warm, priors),
                 "embedding": None if embedding is None else [float(v) for v in embedding]}
     files = create_run(_runs_root(tracking, cache), loaded, space, settings)
     plan = _Plan(files, loaded, space, max_trials, time_budget_s, seed, search, warm, priors,
-                 embedding)
+                 embedding, timings=timings)
     return _execute(plan, ex, store, cache, tracking)
 
 
@@ -116,7 +122,9 @@ def resume(run_id: str, *, executor: str | Executor = "local", kb: Any = None,
     ex = make_executor(executor, search.n_parallel)
     store = planning.open_kb(kb, cache)
     log.info("resuming run %s: %d finished trials, %.0f s spent", run_id, len(journal), elapsed)
-    plan = _Plan(files, load_manifest(files.manifest), space, int(settings["max_trials"]),
+    max_trials = settings["max_trials"]
+    plan = _Plan(files, load_manifest(files.manifest), space,
+                 None if max_trials is None else int(max_trials),
                  float(settings["time_budget_s"]), int(settings["seed"]), search, warm, priors,
                  settings.get("embedding"), journal, elapsed)
     return _execute(plan, ex, store, cache, tracking)
@@ -129,7 +137,7 @@ class _Plan:
     files: RunFiles
     data: Any
     space: SearchSpace
-    max_trials: int
+    max_trials: int | None
     time_budget_s: float
     seed: int
     search: SearchOptions
@@ -138,6 +146,13 @@ class _Plan:
     embedding: Any = None
     journal: list = field(default_factory=list)
     elapsed: float = 0.0
+    timings: dict = field(default_factory=dict)  # seconds per phase before the search
+
+    @property
+    def spent(self) -> float:
+        """Budget seconds already used: by earlier sessions of the run, and by loading and
+        embedding the dataset in this one."""
+        return self.elapsed + sum(self.timings.values())
 
 
 def _runs_root(tracking: TrackingOptions, cache: Path) -> Path:
@@ -163,15 +178,20 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path,
                                      plan.elapsed),
                          _mlflow(tracking, session.run_id, plan), *tracking.trackers])
     trackers.on_event(SearchEvent(EventKind.PLANNED, None, study, 0.0, plan.warm.describe()))
-    budget = Budget(plan.max_trials, max(1.0, plan.time_budget_s - plan.elapsed),
+    budget = Budget(plan.max_trials, max(1.0, plan.time_budget_s - plan.spent),
                     s.trial_timeout_s)
     pruner = s.pruner if s.pruner is not None else (default_pruner() if s.early_stopping
                                                     else None)
     finale = _Finale(s, data)
+    timings = dict(plan.timings)
     try:
+        t0 = time.monotonic()
         after = run_search(study, ex, session.context, budget, trackers, pruner=pruner,
                            finale=finale)
-        result = _finish(session, plan.warm, finale.checkpoints(after), finale.ensemble)
+        timings["search_s"] = finale.started - t0
+        timings["refit_s"] = time.monotonic() - finale.started
+        result = _finish(session, plan.warm, finale.checkpoints(after), finale.ensemble,
+                         timings)
     except BaseException as exc:
         trackers.close("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         raise
@@ -212,8 +232,9 @@ def retain_checkpoints(study: Study, keep: int) -> list[str]:
 
 
 def _check_budget(max_trials, time_budget_s) -> None:
-    if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
-        raise InputError(f"max_trials: expected an integer >= 1, got {max_trials!r}")
+    if max_trials is not None and (not isinstance(max_trials, int)
+                                   or isinstance(max_trials, bool) or max_trials < 1):
+        raise InputError(f"max_trials: expected an integer >= 1 or None, got {max_trials!r}")
     if not isinstance(time_budget_s, (int, float)) or time_budget_s <= 0:
         raise InputError(f"time_budget_s: expected a number of seconds > 0, got {time_budget_s!r}")
 
@@ -244,10 +265,12 @@ class _Finale:
     def __init__(self, search: SearchOptions, data) -> None:
         self.search, self.data = search, data
         self.ensemble = None
+        self.started = time.monotonic()
 
     def __call__(self, study) -> list[TrialSpec]:
         from transfer_automl import ensemble
 
+        self.started = time.monotonic()
         if self.search.ensemble_size >= 2:
             labels = np.concatenate([self.data.train.labels, self.data.val.labels])
             candidates = ensemble.load_candidates(study.finished, ENSEMBLE_CANDIDATES)
@@ -284,7 +307,7 @@ def _refit_spec(record) -> TrialSpec | None:
 
 
 def _finish(session: RunSession, warm: planning.WarmStart, refits: dict[str, str],
-            ensemble=None) -> FitResult:
+            ensemble=None, timings: dict | None = None) -> FitResult:
     """Export the ensemble (or the best trial's model), score it on the test split, explain
     the run. ``refits`` maps trial ids to their refit checkpoints."""
     from transfer_automl.result import SingleModel, ensemble_row, explain
@@ -304,6 +327,7 @@ def _finish(session: RunSession, warm: planning.WarmStart, refits: dict[str, str
     single = SingleModel(config, refits.get(best_id) or best.result.artifact, data.class_names,
                          backbones, metadata)
     out = session.files.run_dir / "model"
+    t0 = time.monotonic()
     if ensemble is not None:
         members = [(study.trials[t].spec.config, refits.get(t) or study.trials[t].result.artifact,
                     w) for t, w in ensemble.weights.items()]
@@ -315,6 +339,9 @@ def _finish(session: RunSession, warm: planning.WarmStart, refits: dict[str, str
         exported = export_trial(config, single.weights, data.class_names, out,
                                 backbone_cache=backbones, metadata=metadata)
     report = split_report(exported, data.test, data.class_names)
+    timings = {k: round(v, 1) for k, v in {**(timings or {}),
+                                           "export_s": time.monotonic() - t0}.items()}
+    exported.record_metadata(timings=timings)
     if report is not None:
         exported.record_metadata(test=report.to_dict())
         if report.n < report.FEW_IMAGES:
@@ -329,4 +356,4 @@ def _finish(session: RunSession, warm: planning.WarmStart, refits: dict[str, str
                      test_score=report.accuracy if report else None, test_report=report,
                      leaderboard=leaderboard, group=warm.group,
                      data_report=data.report.to_dict(), explanation=explanation,
-                     model=exported, ensemble=ensemble, single=single)
+                     model=exported, ensemble=ensemble, single=single, timings=timings)

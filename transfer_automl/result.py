@@ -33,6 +33,9 @@ class FitResult:
             (:class:`~transfer_automl.trial_model.SplitReport`; None without a test split).
         ensemble: the exported :class:`~transfer_automl.ensemble.Ensemble` (its members and
             weights), or None when the best trial alone is the exported model.
+        timings: wall seconds per phase: ``load_s`` (ingest the dataset), ``plan_s`` (embed
+            it and match it to the knowledge base), ``search_s`` (the trials), ``refit_s``
+            (choose the ensemble, refit its members), ``export_s`` (export and test score).
     """
 
     run_id: str
@@ -47,6 +50,7 @@ class FitResult:
     test_report: Any = None
     ensemble: Any = None
     single: "SingleModel | None" = field(default=None, repr=False)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         test = self.test_report.summary() if self.test_report is not None else "no test split"

@@ -47,7 +47,7 @@ class Budget:
     """Limits of one search.
 
     Attributes:
-        max_trials: trials to start at most.
+        max_trials: trials to start at most (None: as many as the time budget allows).
         time_budget_s: wall-clock seconds for the whole search; running trials are asked to
             stop when it runs out and killed ``grace_s`` later.
         trial_timeout_s: seconds one trial may run before it is killed (None: no limit).
@@ -56,7 +56,7 @@ class Budget:
             of the epoch it is in when asked, which may have just begun).
     """
 
-    max_trials: int
+    max_trials: int | None
     time_budget_s: float
     trial_timeout_s: float | None = None
     grace_s: float = 60.0
@@ -140,7 +140,8 @@ class _Driver:
         study = self.study
         while (self.elapsed() < self.budget.time_budget_s
                and len(study.running) < self.executor.n_slots
-               and len(study.trials) < self.budget.max_trials):
+               and (self.budget.max_trials is None
+                    or len(study.trials) < self.budget.max_trials)):
             spec = study.ask()
             self.executor.submit(spec)
             self._emit(EventKind.STARTED, study.trials[spec.trial_id])

@@ -66,9 +66,9 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor
     check_uri(mlflow_uri)  # a URI MLflow refuses fails before any output
     start = time.monotonic()
     what = f"run {resume}" if resume else str(directory)
-    console.print(f"Searching {what}: up to {max_trials} trials in {time_budget:.0f} s "
-                  f"({executor} executor)")
-    progress = display.Progress(max_trials)
+    trials = f"up to {max_trials} trials" if max_trials else "trials"
+    console.print(f"Searching {what}: {trials} in {time_budget:.0f} s ({executor} executor)")
+    progress = display.Progress(max_trials, time_budget)
     tracking = TrackingOptions(mlflow_uri=mlflow_uri, trackers=(progress,))
     try:
         if resume:
@@ -96,7 +96,9 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor
     return result.test_score
 
 
-MaxTrials = Annotated[int, typer.Option("--max-trials", min=1, help="Trials to run at most.")]
+MaxTrials = Annotated[Optional[int], typer.Option(
+    "--max-trials", min=1, help="Trials to run at most (default: as many as the time budget "
+                                "allows).")]
 Budget = Annotated[float, typer.Option("--time-budget", min=1, help="Search budget in seconds.")]
 Out = Annotated[Optional[Path], typer.Option("--out", help="Export the best model here.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of split, search and training.")]
@@ -104,7 +106,7 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of split, search and tra
 
 @app.command()
 def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip.")],
-        max_trials: MaxTrials = 20, time_budget: Budget = 900.0, out: Out = None,
+        max_trials: MaxTrials = None, time_budget: Budget = 900.0, out: Out = None,
         cache_dir: CacheDir = None, seed: Seed = 0,
         n_parallel: Annotated[int, typer.Option("--n-parallel", min=1,
                                                 help="Concurrent trials (local executor).")] = 1,

@@ -36,11 +36,11 @@ def _training(config: dict) -> str:
 
 
 class Progress(Tracker):
-    """Prints each trial's start and end with trial n/N, best so far and elapsed time; epochs
-    update one status line in place."""
+    """Prints each trial's start and end with trial n/N, best so far, elapsed time and the
+    budget left; epochs update one status line in place."""
 
-    def __init__(self, max_trials: int) -> None:
-        self.max_trials = max_trials
+    def __init__(self, max_trials: int | None, time_budget_s: float | None = None) -> None:
+        self.max_trials, self.time_budget_s = max_trials, time_budget_s
         self.status = console.status("starting", spinner="dots")
         self.status.start()
         self.started = time.monotonic()
@@ -51,20 +51,26 @@ class Progress(Tracker):
     def _head(self, event) -> tuple[str, str]:
         best = event.study.best()
         best_text = f"{best.result.score:.4f}" if best else "-"
-        head = f"[{event.elapsed:5.0f}s] trial {event.trial.spec.number + 1}/{self.max_trials}"
+        clock = f"{event.elapsed:5.0f}s"
+        if self.time_budget_s:
+            clock += f", {max(0.0, self.time_budget_s - event.elapsed):.0f}s left"
+        n = event.trial.spec.number + 1
+        head = f"[{clock}] trial {n}" + (f"/{self.max_trials}" if self.max_trials else "")
         return head, best_text
 
     def on_trial_started(self, event) -> None:
         record, (head, _) = event.trial, self._head(event)
         console.print(f"{head} {record.spec.trial_id} started ({record.spec.origin}): "
                       f"{describe(record.spec.config)}")
+        self.status.update(f"{head} {record.spec.trial_id} starting")
 
     def on_epoch(self, event) -> None:
         record, (head, best_text) = event.trial, self._head(event)
         e = record.epochs[-1]
-        self.status.update(f"{head} {record.spec.trial_id} epoch {e.epoch}/"
-                           f"{record.spec.config['epochs']} val_acc {e.val_accuracy:.4f} | "
-                           f"best so far {best_text}")
+        config = record.spec.config
+        total = 1 if config.get("optimizer") == "lbfgs" else config["epochs"]  # solved at once
+        self.status.update(f"{head} {record.spec.trial_id} epoch {e.epoch}/{total} "
+                           f"val_acc {e.val_accuracy:.4f} | best so far {best_text}")
 
     def on_trial_finished(self, event) -> None:
         record, (head, best_text) = event.trial, self._head(event)
