@@ -18,7 +18,7 @@ SUITES = {
     "cv_fold_leak": "benchmarks.cv_fold_leak",
     "selection_bias": "benchmarks.selection_bias",
     "rescore_exact_kb": "benchmarks.rescore_exact_kb",
-    "spine_vs_baseline": "benchmarks.spine_vs_baseline",
+    "baseline_gain": "benchmarks.baseline_gain",
     "throughput": "benchmarks.throughput",
     "build_seed_kb": "benchmarks.build_seed_kb",
     "meta_dataset": "benchmarks.meta_dataset",

@@ -40,7 +40,7 @@ def rows(path) -> list[dict]:
 def test_every_suite_is_registered_with_a_description():
     assert set(benchmarks.SUITES) >= {"warm_start_loo", "cost_aware", "spark_async",
                                       "cv_fold_leak", "selection_bias", "rescore_exact_kb",
-                                      "spine_vs_baseline", "throughput", "build_seed_kb",
+                                      "baseline_gain", "throughput", "build_seed_kb",
                                       "meta_dataset"}
     for name in benchmarks.SUITES:
         assert benchmarks.describe(name)
@@ -120,10 +120,17 @@ def test_warm_start_loo_resumes(quick, tmp_path):
     assert rows(tmp_path / "warm_start_loo.csv") == first
 
 
-def test_spine_vs_baseline(quick, tmp_path):
-    assert quick("spine_vs_baseline") == 0
-    text = (tmp_path / "spine_vs_baseline.md").read_text()
-    assert text.splitlines()[-1].startswith("| colours | ") and "| True |" in text
+def test_baseline_gain(quick, tmp_path):
+    assert quick("baseline_gain") == 0
+    (row,) = rows(tmp_path / "baseline_gain.csv")
+    assert row["dataset"] == "colours" and row["seed"] == "0"
+    assert float(row["diff"]) == float(row["test"]) - float(row["baseline"])
+    assert float(row["latency_ms"]) > 0 and float(row["baseline_latency_ms"]) > 0
+    assert float(row["search_s"]) <= 20 + 5  # the budget, less loading; one epoch of grace
+    text = (tmp_path / "baseline_gain.md").read_text()
+    assert "| colours | 1 |" in text and "Median over 1 datasets" in text
+    assert quick("baseline_gain") == 0  # resumed: the finished pair is not run again
+    assert len(rows(tmp_path / "baseline_gain.csv")) == 1
 
 
 def test_build_seed_kb_then_rescore(quick, tmp_path):
