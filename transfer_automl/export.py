@@ -25,7 +25,9 @@ def save_classifier(model, resolution: int, out_dir: str | os.PathLike,
     """Write ``model`` (images in [0, 255] at ``resolution`` -> logits) as a SavedModel.
 
     The serving signature takes float32 images ``[batch, height, width, 3]`` in [0, 255] of
-    any size, resizes them exactly as training did and returns class probabilities.
+    any size, resizes them exactly as training did and returns class probabilities. It calls
+    ``at_resolution`` (saved with the model, not a signature): uint8 images already at
+    ``resolution`` -> probabilities, the fixed-size graph ``export_tflite`` converts.
     """
     import tensorflow as tf
 
@@ -37,11 +39,15 @@ def save_classifier(model, resolution: int, out_dir: str | os.PathLike,
             self.model = model
             self.resolution = tf.constant(resolution)
 
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, resolution, resolution, 3], tf.uint8)])
+        def at_resolution(self, images):
+            return tf.nn.softmax(self.model(tf.cast(images, tf.float32), training=False), axis=-1)
+
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
         def serve(self, images):
-            x = tf.cast(tf.map_fn(lambda im: resize(im, resolution), images,
-                                  fn_output_signature=tf.uint8), tf.float32)
-            return {"probabilities": tf.nn.softmax(self.model(x, training=False), axis=-1)}
+            x = tf.map_fn(lambda im: resize(im, resolution), images, fn_output_signature=tf.uint8)
+            return {"probabilities": self.at_resolution(x)}
 
     return _write(Classifier(), out_dir, class_names, {**metadata, "resolution": resolution})
 
@@ -54,29 +60,50 @@ def save_ensemble(parts: Sequence, out_dir: str | os.PathLike, class_names: Sequ
     weighted class probabilities (``training.WeightedPart``); the signature resizes the
     images once per resolution, runs every part and adds their outputs. The metadata's
     ``resolution`` is the parts' common one, or None when they differ (the loader then
-    hands images over at their own size).
+    hands images over at their own size). Its ``at_resolution`` takes uint8 images at the
+    largest resolution and resizes them to the others with :func:`_builtin_resize`.
     """
     import tensorflow as tf
 
     from transfer_automl.preprocessing import resize
 
     resolutions = sorted({int(p.resolution) for p in parts})
+    top = resolutions[-1]
 
     class Ensemble(tf.Module):
         def __init__(self) -> None:
             super().__init__()
             self.parts = list(parts)
 
+        @tf.function(input_signature=[tf.TensorSpec([None, r, r, 3], tf.uint8)
+                                      for r in resolutions])
+        def score(self, *images):
+            resized = {r: tf.cast(x, tf.float32) for r, x in zip(resolutions, images)}
+            return tf.add_n([p(resized[int(p.resolution)]) for p in self.parts])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, top, top, 3], tf.uint8)])
+        def at_resolution(self, images):
+            return self.score(*[images if r == top else _builtin_resize(images, r)
+                                for r in resolutions])
+
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
         def serve(self, images):
-            resized = {r: tf.cast(tf.map_fn(lambda im, r=r: resize(im, r), images,
-                                            fn_output_signature=tf.uint8), tf.float32)
-                       for r in resolutions}
-            return {"probabilities": tf.add_n([p(resized[int(p.resolution)])
-                                               for p in self.parts])}
+            return {"probabilities": self.score(*[
+                tf.map_fn(lambda im, r=r: resize(im, r), images, fn_output_signature=tf.uint8)
+                for r in resolutions])}
 
     common = resolutions[0] if len(resolutions) == 1 else None
     return _write(Ensemble(), out_dir, class_names, {**metadata, "resolution": common})
+
+
+def _builtin_resize(images, resolution: int):
+    """uint8 images -> ``resolution``, bilinear without antialiasing: an op TFLite has
+    built in (the antialiased resize of training is not), for the smaller members of an
+    ensemble inside its ``at_resolution`` graph."""
+    import tensorflow as tf
+
+    x = tf.image.resize(tf.cast(images, tf.float32), (resolution, resolution), method="bilinear")
+    return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8)
 
 
 def _write(module, out_dir, class_names: Sequence[str], metadata: dict[str, Any]) -> Path:
