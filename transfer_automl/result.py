@@ -65,16 +65,29 @@ class FitResult:
         """Class probabilities for image paths or an image array batch."""
         return self.model.predict_proba(x)
 
-    def export(self, out_dir: str | os.PathLike, *, single: bool = False) -> Path:
+    def export(self, out_dir: str | os.PathLike, *, single: bool = False,
+               formats: tuple[str, ...] = ("saved_model",),
+               tflite_quantization: str = "float16") -> Path:
         """Write the SavedModel, labels.json and metadata.json to ``out_dir``.
 
         ``transfer_automl.load_model(out_dir).predict(x)`` then works in any process.
         With ``single=True`` the best trial's model alone is written, not the ensemble
         (one backbone pass per image; the same model when there is no ensemble).
+        ``formats`` may add ``"tflite"``: ``model.tflite`` (uint8 images at the model's
+        resolution in, probabilities out; quantized ``"float16"``, ``"int8"`` or ``"none"``),
+        described under ``tflite`` in metadata.json (see :mod:`transfer_automl.export_tflite`).
         """
+        from transfer_automl.export_tflite import check_export, export_formats
+
+        check_export(formats, tflite_quantization)
         out = Path(out_dir)
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out} exists and is not empty; choose a new directory to export to")
+        # the run's own export is RUN_DIR/model: int8 calibrates on that run's training images
+        return export_formats(out, lambda d: self._saved_model(d, single), formats,
+                              tflite_quantization, self.model.path.parent)
+
+    def _saved_model(self, out: Path, single: bool) -> Path:
         if single and self.ensemble is not None:
             if self.single is None:
                 raise InputError("this result does not keep its best trial's model")
