@@ -301,3 +301,16 @@ def test_models_of_many_trials_in_one_process_do_not_share_fine_tuned_blocks(run
     after = trial_classifier(_spec("f", epochs=1).config, 3, frozen.artifact, shared, cache)
     np.testing.assert_allclose(after(images, training=False).numpy(), expected, rtol=1e-5,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("augment", [0.0, 0.5])
+def test_fine_tuning_starts_from_the_linear_probe(runner, augment):
+    """A linear head that fine-tunes blocks starts from the exact solution on frozen
+    features: with a learning rate too small to move anything, its first epoch already
+    scores what the probe scores (a random head would be near chance)."""
+    probe, _ = _run(runner, _spec("lp-ref", optimizer="lbfgs"))
+    result, seen = _run(runner, _spec(f"lp-{augment}", unfrozen_blocks=1, n_dense=0, epochs=1,
+                                      learning_rate=1e-7, augment=augment))
+    assert result.state == TrialState.COMPLETE, result.reason
+    assert "probe_s" in result.extra
+    assert seen[0].val_accuracy >= probe.score - 0.1 and seen[0].val_accuracy > 0.6

@@ -36,8 +36,10 @@ def heldout(members: list["Member"], probs: list[np.ndarray]) -> tuple[np.ndarra
     return rows, np.concatenate(probs).astype(np.float32)
 
 
-def _steps(member: Member, config, n_classes: int):
-    """Compiled train and eval steps with two optimizers (head, unfrozen blocks)."""
+def _steps(member: Member, config, n_classes: int, epochs: int = 0):
+    """Compiled train and eval steps with two optimizers (head, unfrozen blocks). A member
+    that fine-tunes blocks decays both learning rates along a cosine over its ``epochs``
+    (its head starts from a linear probe, see ``_probe``: no warm-up is needed)."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -46,8 +48,9 @@ def _steps(member: Member, config, n_classes: int):
     model, top_vars = member.model, member.top_vars
     top_ids = {id(v) for v in top_vars}
     head_vars = [v for v in member.trainable.trainable_variables if id(v) not in top_ids]
-    head_opt = build_optimizer(config)
-    top_opt = build_optimizer(config, config["backbone_lr_mult"]) if top_vars else None
+    decay = _decay_steps(member.train, epochs) if top_vars else None
+    head_opt = build_optimizer(config, decay_steps=decay)
+    top_opt = build_optimizer(config, config["backbone_lr_mult"], decay) if top_vars else None
     loss_fn = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=config["label_smoothing"])
 
@@ -76,8 +79,9 @@ def _steps(member: Member, config, n_classes: int):
 
 def loop(fit, members: list[Member], n_classes: int) -> None:
     """Train every member one epoch at a time; report the members' mean metrics per epoch."""
-    steps = [_steps(m, fit.config, n_classes) for m in members]
-    for epoch in range(1, (fit.spec.refit_epochs or fit.config["epochs"]) + 1):
+    epochs = fit.spec.refit_epochs or fit.config["epochs"]
+    steps = [_steps(m, fit.config, n_classes, epochs) for m in members]
+    for epoch in range(1, epochs + 1):
         t0 = time.monotonic()
         stats, probs = [], []
         for m, (train_step, eval_step) in zip(members, steps):
@@ -101,7 +105,7 @@ def loop_sequential(fit, members: list[Member], n_classes: int, restore) -> None
     curves, probs = [], []  # probs[fold][epoch]: that fold's held-out probabilities
     for member in members:
         restore()
-        train_step, eval_step = _steps(member, fit.config, n_classes)
+        train_step, eval_step = _steps(member, fit.config, n_classes, epochs)
         rows, fold_probs = [], []
         for _ in range(epochs):
             t0 = time.monotonic()
@@ -230,6 +234,13 @@ def _run_epoch(step, dataset, keep: bool = False):
     means = total_loss / max(count, 1), total_hits / max(count, 1)
     return (*means, np.concatenate(kept) if kept else np.zeros((0, 0), np.float32)) \
         if keep else means
+
+
+def _decay_steps(dataset, epochs: int) -> int | None:
+    """Optimizer steps over ``epochs`` passes of ``dataset`` (None when its length is not
+    known: the learning rate then stays constant)."""
+    n = int(dataset.cardinality()) if dataset is not None else -1
+    return n * epochs if n > 0 and epochs > 0 else None
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

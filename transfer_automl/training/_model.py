@@ -52,9 +52,13 @@ def build_head(config: Mapping[str, Any], n_features: int, n_classes: int) -> ke
     return keras.Model(inputs, logits, name="head")
 
 
-def build_optimizer(config: Mapping[str, Any], lr_scale: float = 1.0) -> keras.optimizers.Optimizer:
-    """The optimizer for the head (``lr_scale=1``) or the unfrozen blocks (the multiplier)."""
+def build_optimizer(config: Mapping[str, Any], lr_scale: float = 1.0,
+                    decay_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer for the head (``lr_scale=1``) or the unfrozen blocks (the multiplier);
+    with ``decay_steps`` its learning rate follows a cosine from its value to 0 over them."""
     lr = config["learning_rate"] * lr_scale
+    if decay_steps:
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps)
     decay = config["weight_decay"]
     name = config["optimizer"]
     if name == "adam":

@@ -120,7 +120,7 @@ class _Fit:
     def run(self) -> None:
         import tf_keras as keras
 
-        from transfer_automl.training import _inputs
+        from transfer_automl.training import _inputs, _probe
         from transfer_automl.training._assemble import build_trainable
 
         keras.utils.set_random_seed(self.spec.seed)
@@ -161,6 +161,8 @@ class _Fit:
 
         try:
             self._load_init()
+            if _probe.applies(self.config, self.spec):  # each fold's head from its own rows
+                _probe.probe_heads(self, members, backbone, n_classes)
             if top_vars and len(members) > 1:
                 # Folds share the unfrozen blocks' variables, so they train one after another,
                 # the first fold last: the weights kept are then the first fold's, the only
