@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
 import time
@@ -22,6 +23,7 @@ from transfer_automl.cli.ablation import ablate
 from transfer_automl.cli.benchmark import benchmark_app
 from transfer_automl.cli.tracking import history, restore
 from transfer_automl.errors import TransferAutoMLError
+from transfer_automl.export_tflite import QUANTIZATIONS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   pretty_exceptions_show_locals=False,
@@ -58,7 +60,8 @@ console = display.console
 err = Console(stderr=True)
 
 def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor="local",
-         kb=None, search=None, resume=None, mlflow_uri=None) -> float | None:
+         kb=None, search=None, resume=None, mlflow_uri=None, tflite=False,
+         tflite_quantization="float16") -> float | None:
     from transfer_automl.api import fit_auto, resume as resume_run
     from transfer_automl.options import TrackingOptions
     from transfer_automl.tracking.mlflow_mirror import check_uri
@@ -90,8 +93,16 @@ def _fit(directory, *, max_trials, time_budget, out, cache_dir, seed=0, executor
         console.print("per class: " + ", ".join(f"{name} {acc:.3f} ({n})" for name, (acc, n)
                                                 in report.per_class.items()))
     if out is not None:
-        result.export(out)
+        formats = ("saved_model", "tflite") if tflite else ("saved_model",)
+        result.export(out, formats=formats, tflite_quantization=tflite_quantization)
         console.print(f"model exported to {out}")
+        if tflite:
+            import json
+
+            info = json.loads((Path(out) / "metadata.json").read_text())["tflite"]
+            console.print(f"TFLite model ({tflite_quantization}): {Path(out) / info['file']}, "
+                          f"{info['size_bytes'] / 1e6:.1f} MB, input {info['input_dtype']} "
+                          f"{info['input_shape']}, {info['latency_ms_per_image']:.1f} ms per image")
     console.print(f"done in {time.monotonic() - start:.0f} s (run {result.run_id})")
     return result.test_score
 
@@ -102,6 +113,8 @@ MaxTrials = Annotated[Optional[int], typer.Option(
 Budget = Annotated[float, typer.Option("--time-budget", min=1, help="Search budget in seconds.")]
 Out = Annotated[Optional[Path], typer.Option("--out", help="Export the best model here.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of split, search and training.")]
+TFLiteQuantization = enum.Enum("TFLiteQuantization", {q.upper(): q for q in QUANTIZATIONS},
+                               type=str)
 
 
 @app.command()
@@ -119,14 +132,28 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
             "--trial-timeout", min=1, help="Kill a single trial after this many seconds.")]
         = None,
         mlflow_uri: Annotated[Optional[str], typer.Option(
-            "--mlflow-uri", help="Also log the search to this MLflow tracking URI.")] = None
+            "--mlflow-uri", help="Also log the search to this MLflow tracking URI.")] = None,
+        export_tflite: Annotated[bool, typer.Option(
+            "--export-tflite", help="With --out, also write model.tflite (uint8 images at "
+                                    "the model's resolution in, probabilities out).")] = False,
+        tflite_quantization: Annotated[TFLiteQuantization, typer.Option(
+            "--tflite-quantization", help="Weights of model.tflite: float16, int8 "
+                                          "(calibrated on training images) or none (float32)."
+        )] = "float16"
         ) -> None:
     """Search for the best fine-tuned model for an image folder."""
     from transfer_automl.options import SearchOptions
 
+    if export_tflite and out is None:
+        raise typer.BadParameter("--export-tflite needs --out DIR", param_hint="--export-tflite")
+    tflite_quantization = getattr(tflite_quantization, "value", tflite_quantization)
+    if tflite_quantization != "float16" and not export_tflite:
+        raise typer.BadParameter("--tflite-quantization needs --export-tflite",
+                                 param_hint="--tflite-quantization")
     _fit(directory, max_trials=max_trials, time_budget=time_budget, out=out,
          cache_dir=cache_dir, seed=seed, executor=executor_arg(executor, spark_master),
-         kb=kb_arg(kb, no_kb), mlflow_uri=mlflow_uri,
+         kb=kb_arg(kb, no_kb), mlflow_uri=mlflow_uri, tflite=export_tflite,
+         tflite_quantization=tflite_quantization,
          search=SearchOptions(warm_start=warm_start.value, n_parallel=n_parallel, cv_folds=cv_folds,
                               trial_timeout_s=trial_timeout))
 
