@@ -12,17 +12,23 @@ Typical use (the pipeline does this in ``fit_auto``)::
     kb.start_run(run_id, ds, settings)
     kb.record_trial(run_id, trial_record(spec, result))
     kb.finish_run(run_id, "complete", best_trial_id)
+
+The portfolio meta-dataset (every configuration of a fixed portfolio run on every dataset)
+lives beside the runs: ``kb.add_portfolio_rows(rows)``, ``kb.portfolio_rows(version)``; see
+:mod:`knowledge_base.meta_dataset`.
 """
 
 from __future__ import annotations
 
-from knowledge_base.records import (DatasetEntry, GroupEntry, RunEntry, RunStatus, TrialEntry,
+from knowledge_base.records import (DatasetEntry, GroupEntry, PortfolioDatasetEntry,
+                                     PortfolioEvaluationEntry, RunEntry, RunStatus, TrialEntry,
                                      trial_record)
 from knowledge_base.grouping import Grouping, cluster, ensure_groups, regroup
 from knowledge_base.index import DatasetIndex
 from knowledge_base.matching import GroupMatch, Match, Neighbour, match, novelty_threshold
 from knowledge_base.priors import (BackboneChoice, BackboneEvidence, PriorPoint, Priors, priors,
                                    rank_normalise)
+from knowledge_base.meta_dataset import rows_from_jsonl
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError, default_kb_path
 from knowledge_base.transfer import export_json, import_json
 
@@ -33,4 +39,5 @@ __all__ = [
     "Match", "GroupMatch", "Neighbour", "match", "novelty_threshold",
     "Priors", "BackboneChoice", "BackboneEvidence", "PriorPoint", "priors", "rank_normalise",
     "export_json", "import_json",
+    "PortfolioDatasetEntry", "PortfolioEvaluationEntry", "rows_from_jsonl",
 ]

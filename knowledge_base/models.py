@@ -13,7 +13,8 @@ from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, LargeBinary,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "DatasetRow", "RunRow", "TrialRow", "GroupRow", "TokenRow", "UploadRow", "JobRow"]
+__all__ = ["Base", "DatasetRow", "RunRow", "TrialRow", "GroupRow", "PortfolioDatasetRow",
+           "PortfolioEvaluationRow", "TokenRow", "UploadRow", "JobRow"]
 
 
 class Base(DeclarativeBase):
@@ -89,6 +90,53 @@ class GroupRow(Base):
     centroid: Mapped[bytes] = mapped_column(LargeBinary)
     members: Mapped[list[int]] = mapped_column(JSON)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PortfolioDatasetRow(Base):
+    """A dataset of the meta-dataset, found again by its content fingerprint (the folder's
+    files and labels, whatever its split); its embedding when known."""
+
+    __tablename__ = "portfolio_datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
+    dim: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PortfolioEvaluationRow(Base):
+    """One portfolio configuration evaluated on one dataset: a cell of the meta-dataset."""
+
+    __tablename__ = "portfolio_evaluations"
+    __table_args__ = (UniqueConstraint("portfolio_version", "config_id", "portfolio_dataset_id",
+                                       name="uq_portfolio_version_config_dataset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_version: Mapped[int] = mapped_column(Integer)
+    config_id: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    portfolio_dataset_id: Mapped[int] = mapped_column(ForeignKey("portfolio_datasets.id"),
+                                                      index=True)
+    # The KB's record of the very split the row ran on, when the KB has one.
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), index=True,
+                                                   nullable=True)
+    fidelity: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cv_folds: Mapped[int] = mapped_column(Integer)
+    n_images: Mapped[int] = mapped_column(Integer)
+    curve: Mapped[list[Any]] = mapped_column(JSON)
+    wall_s: Mapped[float] = mapped_column(Float)
+    cpu_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    features_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    commit: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(255))  # "meta-dataset" or "run:<run>/<trial>"
+    finished: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TokenRow(Base):

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DatasetEntry", "RunEntry", "TrialEntry", "GroupEntry", "RunStatus",
-           "trial_record", "to_blob", "from_blob", "clean_json"]
+__all__ = ["DatasetEntry", "RunEntry", "TrialEntry", "GroupEntry", "PortfolioDatasetEntry",
+           "PortfolioEvaluationEntry", "RunStatus", "trial_record", "to_blob", "from_blob",
+           "clean_json"]
 
 
 class RunStatus:
@@ -78,6 +79,48 @@ class GroupEntry:
     centroid: np.ndarray
     members: tuple[int, ...]
     created: dt.datetime = field(compare=False)
+
+
+@dataclass(frozen=True)
+class PortfolioDatasetEntry:
+    """A dataset of the meta-dataset: its content fingerprint, name and embedding (None when
+    not known)."""
+
+    id: int
+    name: str
+    fingerprint: str
+    embedding: np.ndarray | None = field(compare=False)
+
+
+@dataclass(frozen=True)
+class PortfolioEvaluationEntry:
+    """One stored portfolio evaluation: configuration ``config_id`` of portfolio
+    ``portfolio_version`` on the dataset ``fingerprint`` (its content fingerprint) named
+    ``dataset``. ``curve`` is the per-epoch validation curve (a list of dicts); ``dataset_id``
+    the KB's record of the split it ran on, when the KB has one; ``source`` where the row
+    came from (``"meta-dataset"`` for the portfolio build, ``"run:<run>/<trial>"`` for a
+    search's trial)."""
+
+    portfolio_version: int
+    config_id: str
+    config: Mapping[str, Any]
+    dataset: str
+    fingerprint: str
+    dataset_id: int | None
+    fidelity: str
+    state: str
+    reason: str
+    score: float | None
+    best_epoch: int | None
+    cv_folds: int
+    n_images: int
+    curve: Sequence[Mapping[str, Any]]
+    wall_s: float
+    cpu_s: float | None
+    features_s: float | None
+    commit: str
+    source: str
+    finished: dt.datetime | None
 
 
 def to_blob(vector: Any) -> tuple[bytes, int]:

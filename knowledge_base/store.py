@@ -1,4 +1,5 @@
-"""The knowledge-base store: datasets, runs, trials and groups in any SQLAlchemy database.
+"""The knowledge-base store: datasets, runs, trials, groups and the portfolio meta-dataset
+(:mod:`knowledge_base.meta_dataset`) in any SQLAlchemy database.
 
 The embedded default is one SQLite file (:func:`default_kb_path`); a shared KB is any
 SQLAlchemy URL (PostgreSQL is tested). Every write is one short transaction, so several
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from knowledge_base.meta_dataset import PortfolioTables
 from knowledge_base.models import DatasetRow, GroupRow, RunRow, TrialRow
 from knowledge_base.engine import default_kb_path, make_engine, now, resolve_url, utc
 from knowledge_base.records import (DatasetEntry, GroupEntry, RunEntry, RunStatus, TrialEntry,
@@ -46,7 +48,7 @@ _TRIAL_FIELDS = {"trial_id": None, "number": 0, "config": {}, "status": "running
                  "origin": "", "prior": None, "parent": None, "extra": None}
 
 
-class KnowledgeBase:
+class KnowledgeBase(PortfolioTables):
     """A connection to one knowledge base.
 
     Args:

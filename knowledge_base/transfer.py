@@ -6,7 +6,10 @@ between databases), runs by run id, trials by (run id, trial id). Importing merg
 - datasets, runs and trials missing here are added;
 - a run or trial present in both is updated only when the file has it finished and this KB
   still has it running (the file knows more); otherwise the local copy stays;
-- group versions whose number this KB lacks are added with members mapped by fingerprint.
+- group versions whose number this KB lacks are added with members mapped by fingerprint;
+- portfolio datasets (by content fingerprint) and portfolio evaluations (by portfolio
+  version, configuration id and dataset) missing here are added; a row present in both keeps
+  the local copy (:mod:`knowledge_base.meta_dataset`).
 
 So importing the same file twice changes nothing the second time. This is how the seed KB is
 shipped inside the package.
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from knowledge_base.meta_dataset import export_tables, import_tables
 from knowledge_base.models import DatasetRow, GroupRow, RunRow, TrialRow
 from knowledge_base.records import from_blob, to_blob
 
@@ -30,6 +34,7 @@ __all__ = ["export_json", "import_json", "FORMAT"]
 
 FORMAT = "transfer-automl-kb"
 _FORMAT_VERSION = 1
+_COUNTED = ("datasets", "runs", "trials", "groups", "portfolio_datasets", "portfolio")
 _TRIAL_COLUMNS = ("trial_id", "number", "config", "status", "score", "best_epoch", "metrics",
                   "reason", "cost", "fidelity", "origin", "prior", "parent",
                   "extra")
@@ -52,7 +57,8 @@ def _vector(blob: bytes) -> list[float]:
 
 
 def export_json(kb, path: str | Path) -> dict[str, int]:
-    """Write every dataset, run, trial and group version of ``kb`` to ``path`` (atomically).
+    """Write every dataset, run, trial, group version and portfolio evaluation of ``kb`` to
+    ``path`` (atomically).
 
     Returns:
         How many of each were written.
@@ -78,12 +84,13 @@ def export_json(kb, path: str | Path) -> dict[str, int]:
                         "created": _iso(g.created)}
                        for g in s.scalars(select(GroupRow).order_by(GroupRow.version,
                                                                     GroupRow.label))],
+            **export_tables(s, fp, _iso),
         }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
     os.replace(tmp, path)
-    return {k: len(doc[k]) for k in ("datasets", "runs", "trials", "groups")}
+    return {k: len(doc[k]) for k in _COUNTED}
 
 
 def _load(path: str | Path) -> dict[str, Any]:
@@ -106,15 +113,17 @@ def import_json(kb, path: str | Path) -> dict[str, int]:
     """Merge the export at ``path`` into ``kb`` in one transaction (see the module docstring).
 
     Returns:
-        How many datasets, runs, trials and groups were added or updated.
+        How many datasets, runs, trials, groups, portfolio datasets and portfolio rows were
+        added or updated.
     """
     doc = _load(path)
-    counts = dict.fromkeys(("datasets", "runs", "trials", "groups"), 0)
+    counts = dict.fromkeys(_COUNTED, 0)
     with kb._session(write=True) as s:
         ids = _import_datasets(s, doc["datasets"], counts)
         _import_runs(s, doc["runs"], ids, counts)
         _import_trials(s, doc["trials"], counts)
         _import_groups(s, doc.get("groups", []), ids, counts)
+        import_tables(s, doc, ids, _parse, counts)
     return counts
 
 

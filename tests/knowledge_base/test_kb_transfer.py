@@ -24,10 +24,18 @@ def _populate(kb):
     kb.start_run("r-live", ds[1])
     kb.record_trial("r-live", {"trial_id": "t000", "number": 0, "config": {"lr": 0.2}})
     regroup(kb)
+    kb.add_portfolio_rows([
+        {"portfolio_version": 1, "config_id": c, "config": {"lr": 0.1}, "dataset": "d0",
+         "fingerprint": "content-0", "dataset_id": ds[0], "embedding": [0.5, 0.25],
+         "score": 0.7 + i / 10, "curve": [{"epoch": 1, "val_accuracy": 0.7}], "wall_s": 3.0,
+         "finished": "2026-12-01T10:00:00Z"} for i, c in enumerate(("a", "b"))]
+        + [{"portfolio_version": 1, "config_id": "a", "dataset": "elsewhere",
+            "fingerprint": "content-9", "state": "failed", "reason": "no memory"}])
     return ds
 
 
 def _snapshot(kb):
+    fp = {d.id: d.fingerprint for d in kb.datasets()}  # ids differ between KBs
     return {
         "datasets": sorted((d.fingerprint, d.name, tuple(d.embedding.tolist()),
                             json.dumps(d.meta, sort_keys=True), json.dumps(d.report, sort_keys=True))
@@ -36,6 +44,13 @@ def _snapshot(kb):
         "trials": sorted((t.run_id, t.trial_id, t.status, t.score, json.dumps(t.config),
                           json.dumps(t.metrics), t.prior, t.cost) for t in kb.trials()),
         "groups": sorted((g.version, g.label, len(g.members)) for g in kb.groups()),
+        "portfolio": sorted((r.portfolio_version, r.config_id, r.fingerprint, r.dataset, r.score,
+                             r.state, r.reason, json.dumps(r.curve), json.dumps(r.config),
+                             r.wall_s, r.finished, fp.get(r.dataset_id))
+                            for r in kb.portfolio_rows()),
+        "portfolio_datasets": sorted((d.fingerprint, d.name, None if d.embedding is None else
+                                      tuple(d.embedding.tolist()))
+                                     for d in kb.portfolio_datasets()),
     }
 
 
@@ -44,7 +59,8 @@ def test_export_import_round_trip_and_idempotence(kb_url, tmp_path):
         _populate(source)
         counts = source.export_json(tmp_path / "kb.json")
         expected = _snapshot(source)
-    assert counts == {"datasets": 5, "runs": 2, "trials": 2, "groups": len(expected["groups"])}
+    assert counts == {"datasets": 5, "runs": 2, "trials": 2, "groups": len(expected["groups"]),
+                      "portfolio_datasets": 2, "portfolio": 3}
 
     with KnowledgeBase(kb_url) as target:
         assert target.import_json(tmp_path / "kb.json") == counts
@@ -54,7 +70,7 @@ def test_export_import_round_trip_and_idempotence(kb_url, tmp_path):
         # A second export of the imported KB carries the same content.
         target.export_json(tmp_path / "again.json")
     first, again = (json.loads((tmp_path / f).read_text()) for f in ("kb.json", "again.json"))
-    for key in ("datasets", "runs", "trials", "groups"):
+    for key in ("datasets", "runs", "trials", "groups", "portfolio_datasets", "portfolio"):
         assert first[key] == again[key]
 
 
