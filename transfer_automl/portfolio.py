@@ -10,14 +10,22 @@ cached features of the three backbones at two resolutions, the three poolings an
 regularisation; and fine-tuning of the top one to three blocks with SGD, Adam and AdamW at
 several learning rates. Changing the list means a new ``PORTFOLIO_VERSION``: rows of the
 meta-dataset are keyed by (version, configuration id).
+
+A search's trial whose configuration is a portfolio configuration (:func:`match`) is a
+meta-dataset row too: :func:`trial_portfolio_row` turns it into one for the knowledge base
+(``KnowledgeBase.add_portfolio_rows``), and the run recorder adds it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from transfer_automl.space import SearchSpace, default_space, fidelity
+from transfer_automl.space import SearchSpace, default_space, fidelity, is_active
 
 PORTFOLIO_VERSION = 1
 
@@ -129,3 +137,79 @@ def portfolio(space: SearchSpace | None = None) -> list[PortfolioEntry]:
     ``space`` (default: :func:`default_space` over the three catalogue backbones)."""
     space = space or default_space((L0, L1, L2))
     return [PortfolioEntry(cid, space.complete(partial)) for cid, partial in _ENTRIES]
+
+
+@lru_cache(maxsize=1)
+def _default_entries() -> tuple[tuple[PortfolioEntry, ...], tuple[tuple[str, Any], ...]]:
+    space = default_space((L0, L1, L2))
+    return tuple(portfolio(space)), tuple(space.default.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def match(config: Mapping[str, Any]) -> PortfolioEntry | None:
+    """The portfolio entry of :data:`PORTFOLIO_VERSION` that ``config`` is: the same values on
+    every parameter active under either (:func:`transfer_automl.space.is_active`), so a
+    parameter without effect (the momentum of Adam, the second layer of a one-layer head)
+    may differ. A parameter ``config`` lacks counts at the space's default (a one-backbone
+    space has no ``fusion``: it fuses nothing). None when no entry matches."""
+    entries, default = _default_entries()
+    full = {**dict(default), **dict(config)}
+    for entry in entries:
+        keys = {k for k in {*full, *entry.config}
+                if is_active(k, full) or is_active(k, entry.config)}
+        if all(k in full and k in entry.config and _same(full[k], entry.config[k])
+               for k in keys):
+            return entry
+    return None
+
+
+def trial_portfolio_row(spec: Any, result: Any, *, dataset: str, fingerprint: str,
+                        n_images: int, dataset_id: int | None = None, embedding: Any = None,
+                        source: str | None = None, commit: str = "") -> dict[str, Any] | None:
+    """A meta-dataset row (the dict ``KnowledgeBase.add_portfolio_rows`` takes) for a finished
+    search trial whose configuration is a portfolio one; None for any other trial.
+
+    Only a trial that completed with a score counts, trained from scratch on its
+    configuration: a refit (train + validation together) and a trial continuing from a
+    checkpoint are not evaluations of the configuration. The row is what the search measured
+    on its own split and folds (the build's rows use split seed 0 and its folds).
+
+    Args:
+        spec, result: the trial's ``TrialSpec`` and ``TrialResult``.
+        dataset, fingerprint: the dataset's name and content fingerprint.
+        n_images: training + validation images the trial saw.
+        dataset_id: the knowledge base's record of the run's dataset.
+        embedding: the dataset's embedding, stored with it when the KB has none.
+        source: where the row came from (default ``"trial:<trial id>"``).
+    """
+    from transfer_automl.trial import TrialState
+
+    if (result is None or result.state != TrialState.COMPLETE or result.score is None
+            or getattr(spec, "refit_epochs", None) is not None
+            or getattr(spec, "init_weights", None)):
+        return None
+    entry = match(spec.config)
+    if entry is None:
+        return None
+    extra = dict(getattr(result, "extra", {}) or {})
+    return {
+        "portfolio_version": PORTFOLIO_VERSION, "config_id": entry.config_id,
+        "config": entry.config, "dataset": dataset, "fingerprint": fingerprint,
+        "dataset_id": dataset_id, "embedding": embedding,
+        "fidelity": str(result.fidelity or entry.fidelity), "state": result.state.value,
+        "reason": result.reason, "score": result.score, "best_epoch": result.best_epoch,
+        "cv_folds": int(extra.get("cv_folds", 0) or 0), "n_images": int(n_images),
+        "curve": [{"epoch": m.epoch, "val_accuracy": m.val_accuracy, "val_loss": m.val_loss,
+                   "accuracy": m.accuracy, "seconds": round(m.seconds, 3)}
+                  for m in result.history],
+        "wall_s": round(float(result.seconds), 3), "cpu_s": extra.get("cpu_s"),
+        "features_s": extra.get("features_s"), "commit": commit,
+        "source": source or f"trial:{spec.trial_id}",
+        "finished": dt.datetime.now(dt.timezone.utc)}

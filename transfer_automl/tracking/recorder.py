@@ -46,7 +46,7 @@ class RunRecorder(Tracker):
                  elapsed_offset: float = 0.0) -> None:
         self.store, self.files, self.data, self.embedding = store, files, data, embedding
         self.run_id, self.offset, self.study = files.run_id, elapsed_offset, study
-        self.written = False
+        self.written, self.dataset_id = False, None
         self.waiting: dict[str, object] = {}  # trials seen before the run was written
         if store is not None and any(_learned(r) for r in study.finished):
             self._write_run()  # resumed after trials had completed
@@ -64,9 +64,9 @@ class RunRecorder(Tracker):
                 return
             dataset_id = known[0]
         else:  # the same fingerprint again returns the stored dataset
-            name = Path(data.report.source).name or "dataset"
-            dataset_id = self.store.add_dataset(name, data.fingerprint, self.embedding,
+            dataset_id = self.store.add_dataset(self._name(), data.fingerprint, self.embedding,
                                                 meta_features(data), data.report.to_dict())
+        self.dataset_id = dataset_id
         self.store.start_run(self.run_id, dataset_id,
                              {"space": list(self.study.space.names), "seed": self.study.seed})
         self.written = True
@@ -98,8 +98,27 @@ class RunRecorder(Tracker):
 
         try:
             self.store.record_trial(self.run_id, trial_record(trial.spec, trial.result))
+            self._record_portfolio(trial)
         except Exception as exc:  # the search matters more than its record
             log.warning("knowledge base: could not record %s: %s", trial.spec.trial_id, exc)
+
+    def _name(self) -> str:
+        return Path(self.data.report.source).name or "dataset"
+
+    def _record_portfolio(self, trial) -> None:
+        """A completed trial whose configuration is a portfolio one is a meta-dataset row
+        too; a row the KB already holds for it (the portfolio build's) is kept."""
+        from transfer_automl.portfolio import trial_portfolio_row
+
+        data = self.data
+        row = trial_portfolio_row(
+            trial.spec, trial.result, dataset=self._name(),
+            fingerprint=getattr(data, "content_fingerprint", "") or data.fingerprint,
+            n_images=len(data.train.labels) + len(data.val.labels),
+            dataset_id=self.dataset_id, embedding=self.embedding,
+            source=f"run:{self.run_id}/{trial.spec.trial_id}")
+        if row is not None:
+            self.store.add_portfolio_rows([row], replace=False)
 
     def close(self, status: str, result=None) -> None:
         best = None
