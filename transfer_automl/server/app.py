@@ -127,12 +127,16 @@ def public_dataset(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k != "path"}
 
 
+#: what the list of jobs leaves out of each job's progress: the per-trial parts
+PER_TRIAL = ("trials", "curve", "epoch_curves", "importance")
+
+
 def public_job(job: dict[str, Any], full: bool = True) -> dict[str, Any]:
     """A job as the API shows it; the list view leaves out the per-trial tables."""
     out = {k: v for k, v in job.items() if k != "pid"}
     if not full:
         out["progress"] = {k: v for k, v in (job["progress"] or {}).items()
-                           if k not in ("trials", "curve")}
+                           if k not in PER_TRIAL}
         if job["result"]:
             out["result"] = {k: v for k, v in job["result"].items() if k != "leaderboard"}
     return out

@@ -131,7 +131,8 @@ class JobRunner:
             log.info("job %s: resuming run %s", self.job_id, resume)
             self._run_id = resume
             self.store.update_job(self.job_id, run_id=resume)
-        progress = Progress(p["max_trials"], self._publish)
+        progress = Progress(p["max_trials"], self._publish, time_budget_s=p["time_budget_s"],
+                            n_parallel=p.get("n_parallel", 1))
         dataset = None
         if resume is None:
             meta = self.store.dataset(job["dataset_id"])
@@ -158,8 +159,10 @@ class JobRunner:
             "run_id": result.run_id, "best_score": result.best_score,
             "test_score": result.test_score, "best_config": result.best_config,
             "test_report": result.test_report.to_dict() if result.test_report else None,
+            "class_names": list(result.model.class_names),
+            "ensemble": result.ensemble.to_dict() if result.ensemble is not None else None,
             "leaderboard": result.leaderboard, "group": result.group,
-            "explanation": result.explanation})
+            "explanation": result.explanation, "timings": result.timings})
 
     def _publish(self, snapshot: dict[str, Any]) -> None:
         values: dict[str, Any] = {"progress": clean_json(snapshot)}
