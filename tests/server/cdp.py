@@ -26,6 +26,11 @@ def find_browser() -> str | None:
     return None
 
 
+def text(selector: str) -> str:
+    """A JavaScript expression: the text of the element ``selector`` names ('' if none)."""
+    return f"((document.querySelector({json.dumps(selector)}) || {{}}).textContent || '')"
+
+
 class Browser:
     """One headless Chromium process with one page, driven through CDP.
 
@@ -112,8 +117,14 @@ class Browser:
         self.send("Browser.setDownloadBehavior", {"behavior": "allow",
                                                   "downloadPath": str(folder)})
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
+    def screenshot(self, path: Path, full_page: bool = False) -> Path:
+        """A PNG of the window, or with ``full_page`` of the whole page however long."""
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+            params.update(captureBeyondViewport=True, clip={
+                "x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+        data = self.send("Page.captureScreenshot", params)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 

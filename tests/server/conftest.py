@@ -95,6 +95,16 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
 
+@pytest.fixture
+def browser(tmp_path):
+    """A headless Chromium (tests using it skip first when there is none)."""
+    from tests.server.cdp import Browser, find_browser
+
+    b = Browser(find_browser(), tmp_path / "profile")
+    yield b
+    b.close()
+
+
 @pytest.fixture(scope="session")
 def server_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("server")

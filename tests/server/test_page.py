@@ -10,23 +10,12 @@ import zipfile
 import pytest
 
 from tests.conftest import write_colour_folder
-from tests.server.cdp import Browser, find_browser
+from tests.server.cdp import find_browser, text as _text
 from tests.server.conftest import create_token
 
 BROWSER = find_browser()
 pytestmark = pytest.mark.skipif(
     BROWSER is None, reason="no chromium on PATH (apt-get install chromium; .ci/run does)")
-
-
-@pytest.fixture
-def browser(tmp_path):
-    b = Browser(BROWSER, tmp_path / "profile")
-    yield b
-    b.close()
-
-
-def _text(selector: str) -> str:
-    return f"((document.querySelector({json.dumps(selector)}) || {{}}).textContent || '')"
 
 
 def test_upload_start_follow_and_download_in_the_browser(job_server, browser, tmp_path):

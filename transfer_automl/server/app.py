@@ -4,8 +4,9 @@ Every ``/api`` route except ``/api/health`` needs ``Authorization: Bearer TOKEN`
 only their own datasets and jobs (anything else is 404). A request body is refused before it is
 read without a valid token (401) and, except a dataset upload's, beyond 64 KiB (413; see
 :mod:`transfer_automl.server.guard`). Errors are JSON ``{"detail": "..."}``.
-The OpenAPI spec is at ``/api/openapi.json``; the page at ``/`` uses nothing but files in
-this package (no CDN), which the Content-Security-Policy header enforces.
+The OpenAPI spec is at ``/api/openapi.json`` and its reference page at ``/docs``; the pages
+at ``/`` and ``/docs`` use nothing but files in this package (no CDN), which the
+Content-Security-Policy header enforces.
 """
 
 from __future__ import annotations
@@ -162,6 +163,12 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        """The API reference, drawn in the page from ``/api/openapi.json`` (FastAPI's own
+        docs page loads its scripts from a CDN, which this server never uses)."""
+        return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/health", tags=["server"])
     def health() -> dict[str, Any]:

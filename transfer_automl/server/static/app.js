@@ -1,46 +1,16 @@
-// The transfer-automl page: token, upload, jobs and a live job view. No framework, no build.
+// The transfer-automl page: token, upload, the search form and the jobs; the job view is in
+// job.js, the charts in charts.js, helpers in util.js. No framework, no build.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = "transfer-automl-token";
-let live = null; // AbortController of the job page's event stream
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v; else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c === null || c === undefined ? "" : c);
-  return node;
-}
-
-function showError(message) {
-  $("error").textContent = message;
-  $("error").hidden = !message;
-}
-
-function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
-
-async function api(path, options = {}) {
-  const headers = Object.assign({ Authorization: "Bearer " + token() }, options.headers || {});
-  const response = await fetch(path, Object.assign({}, options, { headers }));
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-    throw new Error(`${response.status}: ${detail}`);
-  }
-  return response;
-}
-
-const fmt = (x) => (x === null || x === undefined ? "-" : Number(x).toFixed(4));
-const short = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "-");
+let me = null; // the user, the server's limits, job defaults and caps (GET /api/me)
 
 // ---- token -------------------------------------------------------------------------------
 async function checkToken() {
   if (!token()) { $("user").textContent = "no token saved"; return false; }
   try {
-    const me = await (await api("/api/me")).json();
+    me = await (await api("/api/me")).json();
     $("user").textContent = "signed in as " + me.user;
+    showDefaults(me);
     showError("");
     return true;
   } catch (e) {
@@ -177,19 +147,39 @@ async function refreshDatasets(select) {
 async function refreshJobs() {
   const jobs = await (await api("/api/jobs")).json();
   const body = $("jobs-body");
-  if (!jobs.length) return;
+  if (!jobs.length) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: "8", class: "muted" }, "no jobs yet")));
+    return;
+  }
   body.replaceChildren(...jobs.map((j) => {
-    const p = j.progress || {};
+    const p = j.progress || {}, r = j.result || {};
+    const took = j.started ? secondsBetween(j.started, j.finished) : null;
     const row = el("tr", { class: "link", "data-job-id": j.id },
       el("td", {}, el("a", { href: "#/jobs/" + j.id }, j.id)),
       el("td", {}, datasetNames[j.dataset_id] || j.dataset_id),
       el("td", {}, el("span", { class: "status st-" + j.status }, j.status)),
       el("td", {}, `${p.n_finished || 0}/${j.params.max_trials}`),
-      el("td", {}, fmt(j.result ? j.result.best_score : p.best_score)),
+      el("td", {}, fmt(j.result ? r.best_score : p.best_score)),
+      el("td", { class: "test-acc" }, fmt(r.test_score)),
+      el("td", { class: "duration" }, took === null ? "-" : duration(took) + (j.finished ? "" : " so far")),
       el("td", {}, short(j.created)));
     row.addEventListener("click", () => { location.hash = "#/jobs/" + j.id; });
     return row;
   }));
+}
+
+// The search form says what a left-out value becomes, and the most a job may ask for.
+function showDefaults(info) {
+  const d = info.defaults, c = info.caps;
+  $("max-trials").placeholder = `default ${d.max_trials}`;
+  $("max-trials").max = c.max_trials;
+  $("time-budget").placeholder = `default ${d.time_budget_s}`;
+  $("time-budget").max = c.max_time_budget_s;
+  $("space").options[0].textContent = `server default (${d.space})`;
+  $("defaults").textContent = `Server defaults: ${d.max_trials} trials, ${duration(d.time_budget_s)} budget, ` +
+    `space ${d.space}, ${d.executor} executor, ${d.cv_folds} CV folds, seed ${d.seed}. ` +
+    `At most ${c.max_trials} trials, ${duration(c.max_time_budget_s)}, ${c.max_parallel} parallel trial(s) a job; ` +
+    `up to ${info.quotas.max_active_jobs} of your jobs queued or running at once.`;
 }
 
 async function refreshHome() {
@@ -203,115 +193,18 @@ $("job-form").addEventListener("submit", async (ev) => {
   if ($("time-budget").value) body.time_budget_s = Number($("time-budget").value);
   if ($("space").value) body.space = $("space").value;
   try {
-    const job = await (await api("/api/jobs", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-    })).json();
-    location.hash = "#/jobs/" + job.id;
+    location.hash = "#/jobs/" + (await (await postJSON("/api/jobs", body)).json()).id;
   } catch (e) { showError("Could not start the job: " + e.message); }
 });
 
-// ---- job page ----------------------------------------------------------------------------
-function drawChart(curve) {
-  const svg = $("chart");
-  const W = 600, H = 240, L = 44, R = 12, T = 12, B = 30;
-  const n = Math.max(curve.length, 1);
-  const x = (i) => L + (n === 1 ? (W - L - R) / 2 : (i - 1) * (W - L - R) / (n - 1));
-  const y = (v) => T + (1 - v) * (H - T - B);
-  const ns = "http://www.w3.org/2000/svg";
-  const mk = (tag, attrs, text) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  };
-  const parts = [];
-  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
-    parts.push(mk("line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
-    parts.push(mk("text", { x: 4, y: y(v) + 4 }, v.toFixed(2)));
-  }
-  parts.push(mk("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
-  parts.push(mk("text", { x: W / 2 - 30, y: H - 6 }, "finished trials"));
-  curve.forEach((p) => parts.push(mk("text", { x: x(p.n) - 3, y: H - B + 13 }, String(p.n))));
-  const best = curve.filter((p) => p.best !== null);
-  if (best.length) {
-    parts.push(mk("polyline", { class: "best", points: best.map((p) => `${x(p.n)},${y(p.best)}`).join(" ") }));
-  }
-  for (const p of curve) {
-    if (p.score !== null) parts.push(mk("circle", { class: "dot", cx: x(p.n), cy: y(p.score), r: 4 }, undefined));
-  }
-  svg.replaceChildren(...parts);
-  svg.setAttribute("data-points", String(curve.length));
-}
-
-function renderJob(job) {
-  const p = job.progress || {};
-  $("job-id").textContent = job.id;
-  $("job-status").textContent = job.status;
-  $("job-status").className = "status st-" + job.status;
-  const best = job.result ? job.result.best_score : p.best_score;
-  let summary = `${p.n_finished || 0} of ${job.params.max_trials} trials finished, ` +
-    `${p.n_running || 0} running; best validation accuracy ${fmt(best)}`;
-  if (job.result && job.result.test_score !== null) summary += `; test accuracy ${fmt(job.result.test_score)}`;
-  if (job.attempts > 1) summary += `; resumed (attempt ${job.attempts})`;
-  $("job-summary").textContent = summary;
-  $("job-message").textContent = job.error ? "Error: " + job.error : (p.message || "");
-  $("job-explanation").textContent = job.result ? job.result.explanation : "";
-  $("download-btn").disabled = job.status !== "complete";
-  $("cancel-btn").disabled = !["queued", "running"].includes(job.status);
-  drawChart(p.curve || []);
-  const rows = (job.result ? job.result.leaderboard : p.trials) || [];
-  $("trials-body").replaceChildren(...rows.map((r, i) => el("tr", { "data-trial": r.trial },
-    el("td", {}, String(i + 1)), el("td", {}, r.trial),
-    el("td", {}, el("span", { class: "status st-" + r.status }, r.status)),
-    el("td", {}, fmt(r.score)), el("td", {}, String(r.epochs_run)),
-    el("td", {}, r.cost_s === null ? "-" : Number(r.cost_s).toFixed(1)),
-    el("td", {}, r.fidelity), el("td", {}, r.origin),
-    el("td", {}, [r.diagnosis, r.reason].filter(Boolean).join(" — ")))));
-}
-
-async function followJob(id) {
-  if (live) live.abort();
-  live = new AbortController();
-  const signal = live.signal;
+confirmClick($("delete-dataset-btn"), async () => {
+  const id = $("dataset-select").value;
+  if (!id) return;
   try {
-    renderJob(await (await api("/api/jobs/" + id)).json());
-    const response = await api(`/api/jobs/${id}/events`, { signal });
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const message = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const kind = (message.match(/^event: (.*)$/m) || [])[1];
-        const data = (message.match(/^data: (.*)$/m) || [])[1];
-        if (kind === "job" && data) renderJob(JSON.parse(data));
-      }
-    }
-  } catch (e) {
-    if (e.name !== "AbortError") showError(e.message);
-  }
-}
-
-$("download-btn").addEventListener("click", async () => {
-  const id = $("job-id").textContent;
-  try {
-    const blob = await (await api(`/api/jobs/${id}/model`)).blob();
-    const a = el("a", { href: URL.createObjectURL(blob), download: `model-${id}.zip` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-  } catch (e) { showError("Download failed: " + e.message); }
-});
-
-$("cancel-btn").addEventListener("click", async () => {
-  const id = $("job-id").textContent;
-  try { renderJob(await (await api(`/api/jobs/${id}/cancel`, { method: "POST" })).json()); }
-  catch (e) { showError("Cancel failed: " + e.message); }
+    await api("/api/datasets/" + id, { method: "DELETE" });
+    showError("");
+    await refreshHome();
+  } catch (e) { showError("Could not delete the dataset: " + e.message); }
 });
 
 // ---- routing -----------------------------------------------------------------------------
@@ -320,7 +213,7 @@ function route() {
   $("home").hidden = Boolean(match);
   $("job").hidden = !match;
   if (match) { followJob(match[1]); return; }
-  if (live) { live.abort(); live = null; }
+  stopFollowing();
   refreshHome();
 }
 
