@@ -151,6 +151,16 @@ def test_the_job_page_follows_a_search_live_and_shows_its_result(job_server, sto
         assert client.get(f"/api/jobs/{again}").status_code == 404
         assert client.get(f"/api/jobs/{job_id}").status_code == 200
 
+        # Delete the dataset from the form (its finished job keeps its result).
+        browser.wait(f"document.getElementById('dataset-select').value === '{dataset['id']}'",
+                     what="dataset in the form")
+        browser.eval("document.getElementById('delete-dataset-btn').click()")
+        browser.eval("document.getElementById('delete-dataset-btn').click()")
+        browser.wait("document.getElementById('dataset-select').options.length === 0",
+                     what=f"dataset deleted ({browser.eval(text('#error'))})")
+        assert client.get(f"/api/datasets/{dataset['id']}").status_code == 404
+        assert client.get(f"/api/jobs/{job_id}").json()["result"]["test_score"] == 0.9333
+
     # The API docs are served (offline: drawn from the OpenAPI spec).
     browser.open(job_server.url + "/docs")
     browser.wait("Number(document.body.getAttribute('data-endpoints')) > 10", what="API docs")
