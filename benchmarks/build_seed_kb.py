@@ -19,6 +19,15 @@ what any cold search of that seed tries anyway; distinct seeds spread the KB's e
 more of the space. ``--same-seed`` restores one seed for all. The default seeds start at 100 so
 that no benchmark search at a small seed draws the KB's own configurations.
 
+``--from-meta-dataset`` runs no search: it refreshes the seed's portfolio meta-dataset (the
+portfolio rows of ``benchmarks/build_meta_dataset.py`` and the embeddings of the datasets
+they ran on, ``--meta-rows`` and ``--meta-embeddings``) in the ``--export`` file, keeping its
+datasets, runs, trials and groups as they are. Datasets are keyed by the content fingerprint of
+their folder under ``--root``; curves are rounded to 4 decimals. Rows are summaries only
+(scores, curves, costs): no images, no features.
+
+    transfer-automl benchmark build_seed_kb --from-meta-dataset
+
 Two processes can build one KB at once (the store takes concurrent writers); the shipped KB
 was built as ``--datasets brain_tumor_mri clothing10 flowers12 rsscn7_aerial --time-budget 500``
 beside ``--datasets cats_dogs dtd_textures10 food10 sign_language_digits --time-budget 500``,
@@ -41,6 +50,7 @@ from transfer_automl import SearchOptions, fit_auto
 
 DEFAULT_EXPORT = Path(__file__).resolve().parents[1] / "knowledge_base" / "seed_kb.json"
 DEFAULT_KB = Path("/tmp/transfer-automl-seed/seed_kb.sqlite")
+META = harness.RESULTS / "meta_dataset"
 QUICK = {"datasets": ["colours"], "max_trials": 1, "time_budget": 60.0, "kb": None,
          "export": None}
 log = logging.getLogger("benchmarks.build_seed_kb")
@@ -58,6 +68,11 @@ def configure(parser) -> None:
                         help="JSON export path (default knowledge_base/seed_kb.json)")
     parser.add_argument("--export-only", action="store_true",
                         help="only re-export --kb to --export (no searches)")
+    parser.add_argument("--from-meta-dataset", action="store_true",
+                        help="only refresh the portfolio rows and embeddings in --export from "
+                             "--meta-rows and --meta-embeddings (no searches)")
+    parser.add_argument("--meta-rows", type=Path, default=META / "portfolio_v1.jsonl")
+    parser.add_argument("--meta-embeddings", type=Path, default=META / "embeddings_v1.json")
 
 
 def has_complete_run(kb, fingerprint: str) -> bool:
@@ -125,7 +140,10 @@ def compact(doc: dict) -> dict:
     latest = max((g["version"] for g in doc["groups"]), default=None)
     groups = [dict(g, centroid=f32(g["centroid"])) for g in doc["groups"]
               if g["version"] == latest]
-    return dict(doc, datasets=datasets, runs=runs, trials=trials, groups=groups)
+    meta = [dict(d, embedding=None if d["embedding"] is None else f32(d["embedding"]))
+            for d in doc.get("portfolio_datasets", [])]
+    return dict(doc, datasets=datasets, runs=runs, trials=trials, groups=groups,
+                portfolio_datasets=meta)
 
 
 def write_json(doc: dict, out: Path) -> None:
@@ -154,14 +172,76 @@ def export(kb_path: Path, out: Path) -> None:
     doc = compact(json.loads(raw.read_text(encoding="utf-8")))
     raw.unlink()
     write_json(doc, out)
-    counts = {k: len(doc[k]) for k in ("datasets", "runs", "trials", "groups")}
+    counts = {k: len(doc.get(k, [])) for k in ("datasets", "runs", "trials", "groups",
+                                                "portfolio_datasets", "portfolio")}
     size = out.stat().st_size
     log.info("wrote %s (%.2f MB): %s", out, size / 1e6, counts)
-    if size > 2e6:
-        log.warning("%s is larger than 2 MB", out)
+    if size > 3e6:  # the portfolio meta-dataset is most of it (about 2.7 KB per row)
+        log.warning("%s is larger than 3 MB", out)
+
+
+def content_fingerprints(names: list[str], root: Path, cache: Path) -> dict[str, str]:
+    """Each dataset's content fingerprint, for the folders of ``names`` under ``root`` (a
+    name without a folder is left out: its rows are then keyed by name)."""
+    from transfer_automl.data import load_dataset
+
+    out = {}
+    for name in names:
+        folder = harness.resolve(name, root)
+        if folder is None:
+            log.warning("%s: no folder under %s; its portfolio rows are keyed by name", name,
+                        root)
+            continue
+        data = load_dataset(folder, seed=0, workdir=cache / "datasets")
+        out[name] = data.content_fingerprint or data.fingerprint
+    return out
+
+
+def refresh_meta_dataset(seed: Path, rows: Path, embeddings: Path, root: Path,
+                         cache: Path) -> None:
+    """Add the build's ``rows`` (and the ``embeddings`` of their datasets) to the export
+    ``seed`` (created when missing), updating the rows it holds already; its datasets, runs,
+    trials and groups stay as they are."""
+    import tempfile
+
+    from knowledge_base import KnowledgeBase, rows_from_jsonl
+    from transfer_automl.portfolio import PORTFOLIO_VERSION, portfolio
+
+    text = rows.read_text()
+    if text and not text.endswith("\n"):  # a build is appending to it: keep whole lines
+        text = text[:text.rfind("\n") + 1]
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    versions = {r["portfolio_version"] for r in lines}
+    if versions - {PORTFOLIO_VERSION}:
+        raise SystemExit(f"{rows}: portfolio versions {sorted(versions)}; this code knows "
+                         f"version {PORTFOLIO_VERSION} only")
+    names = sorted({r["dataset"] for r in lines})
+    vectors = json.loads(embeddings.read_text()) if embeddings.exists() else {}
+    unmatched = [n for n in names if n not in vectors]
+    if unmatched:
+        log.warning("no embedding for %s: their rows cannot be matched", ", ".join(unmatched))
+    fingerprints = content_fingerprints(names, root, cache)
+    configs = {e.config_id: e.config for e in portfolio()}
+    new = rows_from_jsonl(text.splitlines(), configs, fingerprints,
+                          {n: vectors[n] for n in names if n in vectors}, digits=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        with KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
+            if seed.exists():
+                kb.import_json(seed)
+            counts = kb.add_portfolio_rows(new)
+            kb.export_json(Path(tmp) / "full.json")
+        doc = compact(json.loads((Path(tmp) / "full.json").read_text(encoding="utf-8")))
+    write_json(doc, seed)
+    log.info("%s: %d portfolio rows over %d datasets from %s (%s); %.2f MB", seed,
+             len(doc["portfolio"]), len(doc["portfolio_datasets"]), rows, counts,
+             seed.stat().st_size / 1e6)
 
 
 def run(args) -> int:
+    if args.from_meta_dataset:
+        refresh_meta_dataset(args.export or args.out / "seed_kb.json", args.meta_rows,
+                             args.meta_embeddings, args.root, args.cache)
+        return 0
     if not args.root.is_dir():
         log.info("no dataset folder at %s; nothing to build (the seed KB needs "
                  "../shared/datasets/)", args.root)

@@ -255,23 +255,31 @@ _EXPORTED = tuple(k for k in _COLUMNS if k not in ("dataset_id", "finished"))
 
 def export_tables(s, fingerprint_of: Mapping[int, str], iso) -> dict[str, list]:
     """The two tables as export records: datasets by content fingerprint, rows naming their
-    dataset by it and their KB dataset record by that record's fingerprint."""
+    dataset by it and their KB dataset record by that record's fingerprint. Each
+    configuration is written once (``portfolio_configs``); a row whose configuration differs
+    from its id's first one carries its own."""
     datasets = list(s.scalars(select(PortfolioDatasetRow).order_by(PortfolioDatasetRow.id)))
     fp = {d.id: d.fingerprint for d in datasets}
+    configs: dict[tuple[int, str], Any] = {}
+    rows = []
+    for r in s.scalars(select(PortfolioEvaluationRow).order_by(
+            PortfolioEvaluationRow.portfolio_version, PortfolioEvaluationRow.id)):
+        known = configs.setdefault((r.portfolio_version, r.config_id), r.config)
+        rows.append({"portfolio_version": r.portfolio_version, "config_id": r.config_id,
+                     "dataset": fp[r.portfolio_dataset_id],
+                     "dataset_record": fingerprint_of.get(r.dataset_id),
+                     **{k: getattr(r, k) for k in _EXPORTED
+                        if k != "config" or r.config != known},
+                     "finished": iso(r.finished), "updated": iso(r.updated)})
     return {
         "portfolio_datasets": [
             {"fingerprint": d.fingerprint, "name": d.name, "created": iso(d.created),
              "embedding": None if d.embedding is None else [float(x) for x in
                                                             from_blob(d.embedding)]}
             for d in datasets],
-        "portfolio": [
-            {"portfolio_version": r.portfolio_version, "config_id": r.config_id,
-             "dataset": fp[r.portfolio_dataset_id],
-             "dataset_record": fingerprint_of.get(r.dataset_id),
-             **{k: getattr(r, k) for k in _EXPORTED}, "finished": iso(r.finished),
-             "updated": iso(r.updated)}
-            for r in s.scalars(select(PortfolioEvaluationRow).order_by(
-                PortfolioEvaluationRow.portfolio_version, PortfolioEvaluationRow.id))],
+        "portfolio_configs": [{"portfolio_version": v, "config_id": c, "config": config}
+                              for (v, c), config in sorted(configs.items())],
+        "portfolio": rows,
     }
 
 
@@ -297,6 +305,8 @@ def import_tables(s, doc: Mapping[str, Any], dataset_ids: Mapping[str, int], par
             s.flush()
             ids[row.fingerprint] = row.id
         counts["portfolio_datasets"] += 1
+    configs = {(c["portfolio_version"], c["config_id"]): c["config"]
+               for c in doc.get("portfolio_configs", [])}
     have = set(s.execute(select(PortfolioEvaluationRow.portfolio_version,
                                 PortfolioEvaluationRow.config_id,
                                 PortfolioEvaluationRow.portfolio_dataset_id)).all())
@@ -307,7 +317,8 @@ def import_tables(s, doc: Mapping[str, Any], dataset_ids: Mapping[str, int], par
         s.add(PortfolioEvaluationRow(
             portfolio_version=key[0], config_id=key[1], portfolio_dataset_id=key[2],
             dataset_id=dataset_ids.get(r.get("dataset_record")),
-            **{k: r.get(k, _COLUMNS[k]) for k in _EXPORTED},
+            **{k: r.get(k, _COLUMNS[k]) for k in _EXPORTED if k != "config"},
+            config=r["config"] if "config" in r else configs[key[:2]],
             finished=parse(r.get("finished")), updated=parse(r["updated"])))
         have.add(key)
         counts["portfolio"] += 1

@@ -146,6 +146,49 @@ def test_build_seed_kb_then_rescore(quick, tmp_path):
     assert "score_chained_folds" in again["trials"][0]["extra"]
 
 
+def test_build_seed_kb_from_meta_dataset(tmp_path, cache_root, colour_folder):
+    """The seed gains the build's rows (whole lines only: the build may be appending) and
+    their datasets' embeddings; its searches stay; a second refresh changes nothing."""
+    import json
+
+    from knowledge_base import KnowledgeBase
+
+    seed = tmp_path / "seed_kb.json"
+    with KnowledgeBase(tmp_path / "base.sqlite") as kb:
+        kb.start_run("r", kb.add_dataset("searched", "fp-s", [1.0, 0.0]))
+        kb.record_trial("r", {"trial_id": "t000", "status": "complete", "score": 0.7})
+        kb.finish_run("r")
+        kb.export_json(seed)
+    line = {"dataset": colour_folder.name, "portfolio_version": 1, "config_id": "x-l0-224-avg",
+            "fidelity": "features", "state": "complete", "reason": "", "score": 0.9,
+            "best_epoch": 1, "n_images": 30, "cv_folds": 5.0, "curve": [
+                {"epoch": 1, "val_accuracy": 0.912345, "val_loss": 0.3, "accuracy": 1.0,
+                 "seconds": 0.5}], "wall_s": 1.0, "cpu_s": 1.0, "features_s": 0.1,
+            "commit": "abc", "load": 1.0, "finished": "2026-12-01T00:00:00Z"}
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(line) + "\n" + json.dumps(
+        dict(line, dataset="elsewhere", config_id="x-l0-160-avg")) + "\n" + '{"dataset": "ha')
+    embeddings = tmp_path / "embeddings.json"
+    embeddings.write_text(json.dumps({colour_folder.name: [0.5, 0.25], "elsewhere": [1, 2]}))
+    argv = ["--from-meta-dataset", "--export", str(seed), "--meta-rows", str(rows),
+            "--meta-embeddings", str(embeddings), "--root", str(colour_folder.parent),
+            "--out", str(tmp_path), "--cache-dir", str(cache_root)]
+    assert benchmarks.run("build_seed_kb", argv) == 0
+    first = seed.read_text()
+    assert benchmarks.run("build_seed_kb", argv) == 0
+    assert json.loads(seed.read_text())["portfolio"] == json.loads(first)["portfolio"]
+    with KnowledgeBase(tmp_path / "fresh.sqlite") as kb:
+        kb.import_json(seed)
+        assert [t.score for t in kb.trials()] == [0.7]
+        got = {r.dataset: r for r in kb.portfolio_rows(1)}
+        vectors = {d.name: d.embedding.tolist() for d in kb.portfolio_datasets()}
+    assert set(got) == {colour_folder.name, "elsewhere"}
+    assert len(got[colour_folder.name].fingerprint) == 64  # the folder's content
+    assert got["elsewhere"].fingerprint == "name:elsewhere"  # no folder: keyed by name
+    assert got[colour_folder.name].curve[0]["val_accuracy"] == 0.9123
+    assert vectors == {colour_folder.name: [0.5, 0.25], "elsewhere": [1.0, 2.0]}
+
+
 def test_meta_dataset(tmp_path, cache_root, monkeypatch):
     # build_meta_dataset.py takes no cache option: point the library's default root here
     home = tmp_path / "xdg"

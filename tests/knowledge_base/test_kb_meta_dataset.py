@@ -135,3 +135,42 @@ def test_rows_from_the_build_s_json_lines(tmp_path):
     with pytest.raises(InputError, match="not in the portfolio"):
         rows_from_jsonl([json.dumps(dict(line, config_id="nope"))], configs)
 
+
+
+def test_a_fresh_default_kb_holds_the_seed_s_portfolio_rows(tmp_path):
+    from transfer_automl.planning import open_kb
+    from transfer_automl.portfolio import portfolio
+
+    configs = {e.config_id: e.config for e in portfolio()}
+    store = open_kb(None, tmp_path)
+    try:
+        rows = store.portfolio_rows(1)
+        datasets = store.portfolio_datasets()
+        assert len(rows) >= 17 * 36 and store.trials()  # the searches are still there
+    finally:
+        store.close()
+    assert {r.config_id for r in rows} == set(configs)
+    assert all(r.config == configs[r.config_id] for r in rows)
+    assert all(r.source == BUILD_SOURCE and r.fingerprint and r.curve for r in rows
+               if r.state == "complete")
+    # every dataset a row ran on has the embedding it is matched by
+    assert {r.fingerprint for r in rows} == {d.fingerprint for d in datasets}
+    dims = {d.embedding.size for d in datasets if d.embedding is not None}
+    assert len(datasets) >= 17 and dims == {2565}
+    assert all(d.embedding is not None for d in datasets)
+
+
+def test_an_export_writes_each_configuration_once(tmp_path):
+    with KnowledgeBase(tmp_path / "a.sqlite") as a:
+        a.add_portfolio_rows([_row(), _row(dataset="cats", fingerprint="content-2"),
+                              _row(dataset="dogs", fingerprint="content-3",
+                                   config={"optimizer": "adam"})])
+        a.export_json(tmp_path / "kb.json")
+        expected = [(r.dataset, r.config) for r in a.portfolio_rows()]
+    doc = json.loads((tmp_path / "kb.json").read_text())
+    assert doc["portfolio_configs"] == [{"portfolio_version": 1, "config_id": "x-l0-224-avg",
+                                         "config": {"optimizer": "lbfgs"}}]
+    assert [("config" in r) for r in doc["portfolio"]] == [False, False, True]
+    with KnowledgeBase(tmp_path / "b.sqlite") as b:
+        b.import_json(tmp_path / "kb.json")
+        assert [(r.dataset, r.config) for r in b.portfolio_rows()] == expected
