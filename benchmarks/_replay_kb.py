@@ -1,4 +1,5 @@
-"""The product's own warm start as a replay method: a temporary knowledge base holding the
+"""The replay and the knowledge base: the meta-dataset read from a KB (:func:`kb_table`), and
+the product's own warm start as a replay method: a temporary knowledge base holding the
 learning datasets' recorded portfolio trials, matched and turned into prior points exactly as
 ``fit_auto`` does (``knowledge_base.priors``)."""
 
@@ -11,6 +12,40 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._replay_methods import Meta
+
+
+def kb_table(kb: str | Path) -> tuple[dict[str, dict[str, tuple[float, float]]],
+                                      dict[str, np.ndarray]]:
+    """The portfolio build's rows in a knowledge base (a KB file or URL, or a KB export such as
+    ``knowledge_base/seed_kb.json``): dataset name -> configuration id -> (score, wall
+    seconds), a failed row scoring 0 as in the JSON lines; and the embeddings stored with the
+    datasets. Rows searches added are left out: they ran on the searches' own splits."""
+    from knowledge_base import KnowledgeBase
+    from knowledge_base.meta_dataset import BUILD_SOURCE
+    from transfer_automl.portfolio import PORTFOLIO_VERSION
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if str(kb).endswith(".json"):  # an export: read through a KB of its own
+            store = KnowledgeBase(Path(tmp) / "kb.sqlite")
+            store.import_json(kb)
+        else:
+            store = KnowledgeBase(kb, create=False)
+        with store:
+            entries = [r for r in store.portfolio_rows(PORTFOLIO_VERSION)
+                       if r.source == BUILD_SOURCE]
+            datasets = store.portfolio_datasets()
+    names = {d.fingerprint: d.name for d in datasets}
+    if len(set(names.values())) < len(names):  # one name, two folders: tell them apart
+        names = {fp: f"{name} ({fp[:6]})" for fp, name in names.items()}
+    rows: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in entries:
+        score = r.score if r.state == "complete" and r.score is not None else 0.0
+        rows.setdefault(names[r.fingerprint], {})[r.config_id] = (float(score), float(r.wall_s))
+    if not rows:
+        raise SystemExit(f"{kb}: no portfolio rows of version {PORTFOLIO_VERSION}")
+    vectors = {names[d.fingerprint]: d.embedding.astype(np.float64) for d in datasets
+               if d.embedding is not None}
+    return rows, vectors
 
 
 class KnowledgeBasePriors:

@@ -12,7 +12,13 @@ knowledge base holds more datasets; and whether datasets near in embedding agree
 configurations win.
 
     transfer-automl benchmark transfer
+    transfer-automl benchmark transfer --kb knowledge_base/seed_kb.json
     transfer-automl benchmark transfer --quick
+
+``--kb`` reads the table from a knowledge base instead (a KB file, a SQLAlchemy URL, or a KB
+export such as the seed KB): the portfolio build's rows and the embeddings stored with their
+datasets, the same table the product holds (rows that searches added, on their own splits,
+are left out).
 
 Writes ``transfer_replay.md``; dataset embeddings (summaries, no images) are computed once
 and kept in ``meta_dataset/embeddings_v1.json``. ``--quick``: a generated meta-dataset of
@@ -40,6 +46,9 @@ def configure(parser) -> None:
     meta = harness.RESULTS / "meta_dataset"
     parser.add_argument("--rows", type=Path, default=meta / "portfolio_v1.jsonl")
     parser.add_argument("--embeddings", type=Path, default=meta / "embeddings_v1.json")
+    parser.add_argument("--kb", default=None, metavar="PATH",
+                        help="read the rows from this knowledge base (file, URL or JSON "
+                             "export) instead of --rows")
     parser.add_argument("--budgets", nargs="+", type=int, default=[1, 3, 5, 10])
     parser.add_argument("--seconds", nargs="+", type=float, default=[30.0, 120.0, 600.0])
     parser.add_argument("--permutations", type=int, default=500,
@@ -53,7 +62,14 @@ def configure(parser) -> None:
 def run(args) -> int:
     if args.synthetic:
         args.rows, args.embeddings = write_synthetic(args.out / "synthetic")
-    meta = load(args.rows, args.embeddings, args)
+    if args.kb is not None and not args.synthetic:
+        from benchmarks._replay_kb import kb_table
+
+        table, vectors = kb_table(args.kb)
+        args.rows = args.kb
+        meta = matrix(table, vectors, args.embeddings, args)
+    else:
+        meta = load(args.rows, args.embeddings, args)
     log.info("replaying %d datasets x %d configurations", len(meta.datasets), len(meta.configs))
     lines = report(meta, args)
     harness.write_report(args.out / "transfer_replay.md", lines)
@@ -67,9 +83,17 @@ def load(rows_path: Path, embeddings_path: Path, args) -> rm.Meta:
         r = json.loads(line)
         score = r["score"] if r["state"] == "complete" and r["score"] is not None else 0.0
         rows.setdefault(r["dataset"], {})[r["config_id"]] = (float(score), float(r["wall_s"]))
+    return matrix(rows, {}, embeddings_path, args)
+
+
+def matrix(rows: dict[str, dict[str, tuple[float, float]]], known: dict[str, np.ndarray],
+           embeddings_path: Path, args) -> rm.Meta:
+    """``rows`` (dataset -> configuration id -> (score, seconds)) as a meta-dataset over the
+    configurations every dataset has; embeddings from ``known``, else the embeddings file."""
     common = sorted(set.intersection(*(set(v) for v in rows.values())))
     datasets = sorted(d for d in rows if len(rows[d]) >= len(common))
-    vectors = embeddings(datasets, embeddings_path, args)
+    vectors = {**embeddings([d for d in datasets if d not in known], embeddings_path, args),
+               **{d: known[d] for d in datasets if d in known}}
     return rm.Meta(tuple(datasets), tuple(common),
                    np.array([[rows[d][c][0] for c in common] for d in datasets]),
                    np.array([[rows[d][c][1] for c in common] for d in datasets]),

@@ -261,3 +261,34 @@ def test_replay_regret_counts_trials_and_seconds():
     assert np.allclose(trials, [0.2, 0.2, 0.0])
     assert np.allclose(seconds, [0.9, 0.2, 0.0])  # nothing done after 4 s counts as 0
     assert rm.trials_to_reach(scores, [2, 0, 1], 0.01) == 3
+
+
+def test_transfer_replay_reads_the_same_table_from_a_kb(tmp_path):
+    """``--kb``: the build's rows and embeddings as the KB holds them give the replay the
+    table the JSON lines give; a row a search added (its own split) is left out."""
+    import json
+
+    import numpy as np
+
+    from benchmarks import transfer_replay
+    from benchmarks._replay_kb import kb_table
+    from knowledge_base import KnowledgeBase
+
+    rows_path, emb_path = transfer_replay.write_synthetic(tmp_path / "synthetic")
+    args = harness.parse("transfer", transfer_replay, ["--out", str(tmp_path)])
+    expected = transfer_replay.load(rows_path, emb_path, args)
+    vectors = json.loads(emb_path.read_text())
+    lines = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    with KnowledgeBase(tmp_path / "kb.sqlite") as kb:
+        kb.add_portfolio_rows(
+            [dict(r, portfolio_version=1, fingerprint=f"content-{r['dataset']}",
+                  embedding=vectors[r["dataset"]]) for r in lines]
+            + [dict(lines[0], portfolio_version=1, config_id="f-k1-sgd-1e-2", score=1.0,
+                    fingerprint=f"content-{lines[0]['dataset']}", source="run:r/t000")])
+        kb.export_json(tmp_path / "kb.json")
+    for source in (tmp_path / "kb.sqlite", tmp_path / "kb.json"):
+        got = transfer_replay.matrix(*kb_table(source), emb_path, args)
+        assert (got.datasets, got.configs) == (expected.datasets, expected.configs)
+        assert np.array_equal(got.scores, expected.scores)
+        assert np.array_equal(got.costs, expected.costs)
+        np.testing.assert_allclose(got.embeddings, expected.embeddings, rtol=1e-6)
