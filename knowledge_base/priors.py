@@ -50,7 +50,7 @@ import numpy as np
 from knowledge_base.records import TrialEntry
 from knowledge_base.matching import Match, Neighbour
 from transfer_automl.trial import Observation
-from transfer_automl.space import Choice
+from transfer_automl.space import ADDED_LATER, Choice
 
 __all__ = ["Priors", "BackboneChoice", "BackboneEvidence", "PriorPoint", "priors",
            "rank_normalise"]
@@ -122,7 +122,12 @@ class _SpaceFilter:
         self.names = tuple(space_names.names if hasattr(space_names, "names") else space_names)
 
     def project(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
-        """``config`` restricted to the space's parameters; None if it lacks one."""
+        """``config`` restricted to the space's parameters; None if it lacks one. A parameter
+        added to the space after the trial ran (``space.ADDED_LATER``) takes the space's
+        default, which is what the trial effectively used (``fusion``: none)."""
+        default = self._space.default if self._space is not None else {}
+        later = {n: default[n] for n in ADDED_LATER if n in default and n not in config}
+        config = {**config, **later}
         if any(n not in config for n in self.names):
             return None
         return {n: config[n] for n in self.names}

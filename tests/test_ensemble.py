@@ -50,6 +50,10 @@ def test_forward_passes_are_bounded():
     assert select(other, y, max_passes=1) is None  # b needs a second backbone pass
     tuned = [_candidate("a", a), _candidate("b", b, unfrozen_blocks=2)]
     assert select(tuned, y, max_passes=1) is None  # a fine-tuned member has its own pass
+    fused = [_candidate("a", a), _candidate("b", b, fusion="efficientnet_lite0+efficientnet_lite1")]
+    assert select(fused, y, max_passes=2) is None  # b alone needs two passes
+    assert select(fused, y, max_passes=3).passes == 3
+    assert select(fused[::-1], y, max_passes=1) is None  # a best member over the bound
 
 
 def test_choice_rests_on_the_best_trials_held_out_images():

@@ -76,7 +76,8 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
     check_mlflow_uri(tracking.mlflow_uri)  # before anything is written: no run left behind
     cache = resolve_cache(cache_dir)
     ex = make_executor(executor, search.n_parallel)
-    space = search.space or default_space(installed_backbones(search.backbones))
+    space = _within_passes(search.space or default_space(installed_backbones(search.backbones)),
+                           search.max_passes)
     loaded = load_dataset(dataset, val_fraction=data.val_fraction,
                           test_fraction=data.test_fraction, seed=seed, workdir=cache / "datasets")
     timings = {"load_s": time.monotonic() - started}
@@ -231,6 +232,16 @@ def retain_checkpoints(study: Study, keep: int) -> list[str]:
     return removed
 
 
+def _within_passes(space: SearchSpace, max_passes: int) -> SearchSpace:
+    """``space`` without the fused-feature choices that need more backbone passes per image
+    than ``max_passes``."""
+    if "fusion" not in space.names:
+        return space
+    allowed = [o for o in space.param("fusion").options
+               if o == "none" or len(o.split("+")) <= max_passes]
+    return space.restrict(fusion=allowed)
+
+
 def _check_budget(max_trials, time_budget_s) -> None:
     if max_trials is not None and (not isinstance(max_trials, int)
                                    or isinstance(max_trials, bool) or max_trials < 1):
@@ -276,7 +287,7 @@ class _Finale:
             candidates = ensemble.load_candidates(study.finished, ENSEMBLE_CANDIDATES)
             self.ensemble = ensemble.select(candidates, labels,
                                             rounds=self.search.ensemble_size,
-                                            max_passes=self.search.ensemble_max_passes)
+                                            max_passes=self.search.max_passes)
             if self.ensemble is not None:
                 log.info("%s", self.ensemble.describe())
         best = study.best()

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from transfer_automl.space import fused_backbones
 from transfer_automl.trial import HELDOUT_FILE
 
 EPS = 1e-7
@@ -80,11 +81,20 @@ class Ensemble:
 
 
 def forward_pass(config: dict[str, Any], trial_id: str) -> tuple:
-    """Which backbone forward pass a member needs: members with a frozen backbone at one
-    resolution share one; a member that fine-tuned blocks needs its own."""
+    """Which backbone forward passes a member needs: members with a frozen backbone at one
+    resolution share one; a member that fine-tuned blocks needs its own, and a member on
+    fused features one per backbone it reads."""
+    fused = fused_backbones(config)
+    if fused:
+        return ("fused", trial_id, len(fused))
     if config["unfrozen_blocks"] == 0:
         return (config["backbone"], config["resolution"])
     return (config["backbone"], config["resolution"], trial_id)
+
+
+def pass_count(keys) -> int:
+    """Backbone forward passes per image of members with these :func:`forward_pass` keys."""
+    return sum(key[2] if key[0] == "fused" else 1 for key in set(keys))
 
 
 def load_candidates(records: Sequence, limit: int) -> list[Candidate]:
@@ -139,7 +149,9 @@ def select(candidates: Sequence[Candidate], labels: np.ndarray, *, rounds: int =
     for _ in range(rounds):
         used = {passes[i] for i in np.flatnonzero(counts)}
         options = [i for i in range(len(candidates))
-                   if passes[i] in used or len(used) < max_passes]
+                   if pass_count(used | {passes[i]}) <= max_passes]
+        if not options:
+            break
         n = counts.sum() + 1
         keys = [_score((total + probs[i]) / n, y) for i in options]
         pick = options[_rank(keys)]
@@ -153,7 +165,7 @@ def select(candidates: Sequence[Candidate], labels: np.ndarray, *, rounds: int =
     order = sorted(np.flatnonzero(best_counts), key=lambda i: (-best_counts[i], i))
     weights = {candidates[i].trial_id: float(best_counts[i] / best_counts.sum()) for i in order}
     return Ensemble(weights, float(best_key[0]), float(max(s[0] for s in singles)),
-                    int(len(common)), len({passes[i] for i in order}))
+                    int(len(common)), pass_count(passes[i] for i in order))
 
 
 def _aligned(candidate: Candidate, rows: np.ndarray) -> np.ndarray:

@@ -94,10 +94,11 @@ class SearchOptions:
             the best trials, chosen greedily on their held-out predictions, and export the
             average when it beats the best single trial there; 0 or 1 exports the best
             trial alone (``FitResult.export(dir, model="best")`` writes it in any case).
-        ensemble_max_passes: backbone forward passes per image the exported ensemble may
-            run (members on one frozen backbone at one resolution share a pass; a member
-            that fine-tuned blocks needs its own): the exported model's latency is about
-            this many times a single model's at most.
+        max_passes: backbone forward passes per image the exported model may run: it
+            bounds the ensemble (members on one frozen backbone at one resolution share a
+            pass; a member that fine-tuned blocks needs its own) and the fused-feature
+            choices of the space (a head on fused features needs one per backbone), so the
+            exported model's latency is about this many times a single model's at most.
     """
 
     warm_start: WarmStartMode | str = WarmStartMode.AUTO
@@ -112,7 +113,7 @@ class SearchOptions:
     refit: bool = True
     cv_folds: int = 5
     ensemble_size: int = 25
-    ensemble_max_passes: int = 2
+    max_passes: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "warm_start", WarmStartMode.parse(self.warm_start))
@@ -125,7 +126,7 @@ class SearchOptions:
                              f"got {self.trial_timeout_s!r}")
         if not isinstance(self.cv_folds, int) or self.cv_folds < 0:
             raise InputError(f"cv_folds: expected an integer >= 0, got {self.cv_folds!r}")
-        for name, least in (("ensemble_size", 0), ("ensemble_max_passes", 1)):
+        for name, least in (("ensemble_size", 0), ("max_passes", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise InputError(f"{name}: expected an integer >= {least}, got {value!r}")

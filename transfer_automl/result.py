@@ -10,6 +10,7 @@ from typing import Any
 
 from transfer_automl.errors import InputError
 from transfer_automl.export import ExportedModel
+from transfer_automl.space import fused_backbones
 
 
 @dataclass
@@ -147,8 +148,12 @@ def _trials(study, best) -> str:
         head += " solved exactly (L-BFGS)"
     tuning = ("the backbone frozen" if cfg["unfrozen_blocks"] == 0
               else f"the top {cfg['unfrozen_blocks']} backbone blocks fine-tuned")
+    fused = fused_backbones(cfg)
+    on = f"the fused features of {' + '.join(fused)}" if fused else cfg["backbone"]
+    if fused:
+        tuning = "the backbones frozen"
     return (f"{len(states)} trials ({counts}). Best: trial {best.spec.trial_id} "
-            f"(from {best.spec.origin}), {head} on {cfg['backbone']} at "
+            f"(from {best.spec.origin}), {head} on {on} at "
             f"{cfg['resolution']} px with {tuning}, validation accuracy "
             f"{best.result.score:.4f}" + (
                 "." if cfg["optimizer"] == "lbfgs" else f" at epoch {best.result.best_epoch}."))

@@ -72,8 +72,9 @@ class FidelitySchedule:
         if self._cheap(number) or not ranked:
             cheap = space.restrict(unfrozen_blocks=(0,), augment=(0.0,))
             if number < round(self.n_cheap * self.pinned_share):
+                pinned = {"fusion": "none"} if "fusion" in space.names else {}
                 cheap = cheap.fix(backbone=space.default["backbone"],
-                                  resolution=space.default["resolution"])
+                                  resolution=space.default["resolution"], **pinned)
             return cheap, "cheap", None
         promoted = list(ranked[: self.promote])
         position = self._fine_tuned_before(number) % len(promoted)

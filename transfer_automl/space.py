@@ -19,6 +19,11 @@ from transfer_automl.errors import InputError
 
 Config = dict[str, Any]
 
+#: Parameters added to the space after trials had been recorded without them (in knowledge
+#: bases, seeds, meta-datasets); such a trial took the parameter's default ("off"), and is
+#: read back with it.
+ADDED_LATER = ("fusion",)
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -207,7 +212,28 @@ def is_active(name: str, config: Mapping[str, Any]) -> bool:
         return config.get("unfrozen_blocks", 0) > 0
     if name == "momentum":
         return config.get("optimizer") == "sgd"
+    if name == "fusion":
+        return fidelity(config) is Fidelity.FEATURES
     return True
+
+
+def fused_backbones(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The backbones whose pooled features a trial's head reads side by side (concatenated,
+    in this order), or () when it reads one backbone's (``config["backbone"]``).
+
+    Fusion applies to heads on cached features only (no unfrozen blocks, no augmentation):
+    each backbone's features are computed once, at the trial's resolution, in the same cache
+    entries single-backbone trials use.
+    """
+    value = config.get("fusion", "none")
+    if value == "none" or not is_active("fusion", config):
+        return ()
+    return tuple(value.split("+"))
+
+
+def fusion_options(backbones: Sequence[str]) -> tuple[str, ...]:
+    """``"none"``, the first two backbones together, and the first three (when there are)."""
+    return ("none", *("+".join(backbones[:n]) for n in (2, 3) if len(backbones) >= n))
 
 
 _LAYER_PARAMS = ("units", "activation", "dropout", "batchnorm")
@@ -230,6 +256,9 @@ def default_space(backbones: Sequence[str] = ("efficientnet_lite0",)) -> SearchS
     features, solved exactly (``optimizer="lbfgs"``; ``weight_decay`` is the L2 penalty on
     the mean loss, 5e-4 being scikit-learn's ``C=1`` for 1,000 training images).
 
+    With two or more backbones, ``fusion`` lets a head on cached features read several
+    backbones' pooled features side by side (see :func:`fused_backbones`).
+
     Args:
         backbones: catalogue names the search may choose from; the first is the default.
     """
@@ -245,10 +274,13 @@ def default_space(backbones: Sequence[str] = ("efficientnet_lite0",)) -> SearchS
         ]
     rest = len(backbones) - 1
     backbone_weights = (0.6, *[0.4 / rest] * rest) if rest else None
+    fusion = fusion_options(backbones)
     params: list[Param] = [
         Choice("backbone", tuple(backbones), weights=backbone_weights),
         Choice("resolution", (128, 160, 192, 224), weights=(0.1, 0.15, 0.15, 0.6)),
         Choice("pooling", ("avg", "max", "avgmax")),
+        *([Choice("fusion", fusion, weights=(0.7, 0.2, 0.1)[:len(fusion)])]
+          if len(fusion) > 1 else []),
         Choice("n_dense", (0, 1, 2), weights=(0.5, 0.3, 0.2)),
         *layer_params,
         Float("head_dropout", 0.0, 0.6),
@@ -270,6 +302,7 @@ def default_space(backbones: Sequence[str] = ("efficientnet_lite0",)) -> SearchS
         "head_dropout": 0.2, "optimizer": "lbfgs", "learning_rate": 1e-3, "momentum": 0.9,
         "backbone_lr_mult": 0.1, "unfrozen_blocks": 0, "weight_decay": 5e-4,
         "label_smoothing": 0.0, "batch_size": 32, "epochs": 40, "augment": 0.0,
+        **({"fusion": "none"} if len(fusion) > 1 else {}),
     }
     return SearchSpace(tuple(params), default)
 

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from transfer_automl.diagnosis import COLOUR, diagnose_trial
+from transfer_automl.space import fused_backbones
 from transfer_automl.tracking import Tracker
 
 console = Console()
@@ -19,7 +20,9 @@ def describe(config: dict) -> str:
     n = config.get("n_dense", 0)
     head = "linear" if n == 0 else "mlp " + "-".join(str(config[f"units_{i}"])
                                                      for i in range(1, n + 1))
-    parts = [config.get("backbone", "").replace("efficientnet_", ""),
+    fused = fused_backbones(config)
+    base = "fused " + "+".join(fused) if fused else config.get("backbone", "")
+    parts = [base.replace("efficientnet_", ""),
              f"{config.get('resolution')}px", config.get("pooling", ""), head,
              _training(config)]
     if config.get("unfrozen_blocks"):

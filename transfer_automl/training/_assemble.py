@@ -8,6 +8,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras as keras
 
+from transfer_automl.space import fused_backbones
 from transfer_automl.training._model import build_head, pooling_layer
 
 
@@ -30,15 +31,17 @@ def select_pooled(features: "np.ndarray", backbone, pooling: str):  # noqa: F821
 
 
 def build_trainable(backbone, config: Mapping[str, Any], n_classes: int,
-                    boundary_shape: tuple[int, ...] | None) -> tuple[keras.Model, list]:
+                    boundary_shape: tuple[int, ...] | None,
+                    width: int | None = None) -> tuple[keras.Model, list]:
     """The part of the model a trial trains, and the variables of the unfrozen blocks.
 
-    With no unfrozen blocks it is the head alone (input: pooled features). Otherwise it maps
+    With no unfrozen blocks it is the head alone (input: pooled features, ``width`` of them
+    when they are not ``backbone``'s alone, e.g. fused features). Otherwise it maps
     activations at the freeze boundary (``boundary_shape``, without batch) through the top
     blocks, pooling and head.
     """
     k = config["unfrozen_blocks"]
-    head = build_head(config, pooled_width(backbone, config["pooling"]), n_classes)
+    head = build_head(config, width or pooled_width(backbone, config["pooling"]), n_classes)
     if k == 0:
         return head, []
     _, top = backbone.split(k)
@@ -50,7 +53,7 @@ def build_trainable(backbone, config: Mapping[str, Any], n_classes: int,
     return model, list(top.trainable_variables)
 
 
-def frozen_part(backbone, config: Mapping[str, Any]) -> keras.Model:
+def frozen_part(backbone, config: Mapping[str, Any], name: str = "frozen") -> keras.Model:
     """Scaled-to-[0, 255] images -> what the trainable part takes (pooled for k == 0)."""
     k = config["unfrozen_blocks"]
     bottom, _ = backbone.split(k)
@@ -59,7 +62,7 @@ def frozen_part(backbone, config: Mapping[str, Any]) -> keras.Model:
     x = bottom(keras.layers.Lambda(backbone.preprocess, name="preprocess")(inputs))
     if k == 0 and not backbone.pooled_output:
         x = _AvgMax(name="pool_cache")(x)
-    return keras.Model(inputs, x, name="frozen")
+    return keras.Model(inputs, x, name=name)
 
 
 class _AvgMax(keras.layers.Layer):
@@ -110,6 +113,8 @@ def trial_classifier(config: Mapping[str, Any], n_classes: int, weights_path: st
     """
     from pretrained import load_backbone
 
+    if fused_backbones(config):
+        return fused_classifier(config, n_classes, weights_path, backbones, cache_dir)
     name = config["backbone"]
     if config["unfrozen_blocks"]:
         backbone = load_backbone(name, cache_dir=cache_dir)
@@ -118,6 +123,32 @@ def trial_classifier(config: Mapping[str, Any], n_classes: int, weights_path: st
             backbones[name] = load_backbone(name, cache_dir=cache_dir)
         backbone = backbones[name]
     return build_classifier(backbone, config, n_classes, weights_path)
+
+
+def fused_classifier(config: Mapping[str, Any], n_classes: int, weights_path: str,
+                     backbones: dict, cache_dir) -> keras.Model:
+    """The model of a trial on fused features: each backbone's frozen, pooled features at the
+    trial's resolution, side by side, then the trained head."""
+    import numpy as np
+    from pretrained import load_backbone
+
+    res = config["resolution"]
+    inputs = keras.Input((res, res, 3), name="images")
+    features = []
+    for i, name in enumerate(fused_backbones(config)):
+        if name not in backbones:
+            backbones[name] = load_backbone(name, cache_dir=cache_dir)
+        backbone = backbones[name]
+        x = frozen_part(backbone, config, name=f"frozen_{i}")(inputs)
+        if not backbone.pooled_output:
+            x = keras.layers.Lambda(lambda f, b=backbone: select_pooled(f, b, config["pooling"]),
+                                    name=f"select_pooling_{i}")(x)
+        features.append(x)
+    x = keras.layers.Concatenate(name="fuse")(features)
+    head = build_head(config, int(x.shape[-1]), n_classes)
+    with np.load(weights_path) as saved:
+        head.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+    return keras.Model(inputs, head(x), name="classifier")
 
 
 class WeightedPart(tf.Module):
@@ -156,13 +187,14 @@ def ensemble_parts(members: list[tuple[Mapping[str, Any], str, float]], n_classe
 
     groups: dict[tuple, list] = {}
     for i, (config, path, weight) in enumerate(members):
-        key = ((config["backbone"], config["resolution"]) if config["unfrozen_blocks"] == 0
-               else ("tuned", i))
+        key = ((config["backbone"], config["resolution"])
+               if config["unfrozen_blocks"] == 0 and not fused_backbones(config)
+               else ("own", i))
         groups.setdefault(key, []).append((config, path, weight))
     parts = []
     for key, group in groups.items():
         config = group[0][0]
-        if key[0] == "tuned":
+        if key[0] == "own":  # fine-tuned blocks or fused features: a classifier of its own
             model = trial_classifier(config, n_classes, group[0][1], backbones, cache_dir)
             parts.append(WeightedPart(config["resolution"], model, [None], [None],
                                       [group[0][2]]))

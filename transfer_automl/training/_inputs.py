@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from transfer_automl.space import Fidelity, fidelity
+from transfer_automl.space import Fidelity, fidelity, fused_backbones
 from transfer_automl.training._assemble import frozen_part, select_pooled
 from transfer_automl.training._features import SPLITS
 from transfer_automl.training._pipeline import image_dataset
@@ -97,6 +97,22 @@ def cached_outputs(runner, backbone, config, extra: dict) -> dict[str, np.ndarra
     return out
 
 
+def fused_features(runner, names, config, extra: dict) -> dict[str, np.ndarray]:
+    """The pooled features of several backbones at the trial's resolution, side by side in
+    the order of ``names``; each backbone's come from (or go into) its own cache entry."""
+    parts, hits, seconds = [], [], 0.0
+    for name in names:
+        backbone = runner.backbone(name)
+        side: dict = {}
+        arrays = cached_outputs(runner, backbone, {**config, "backbone": name}, side)
+        parts.append({s: select_pooled(a, backbone, config["pooling"])
+                      for s, a in arrays.items()})
+        hits.append(side["cache_hit"])
+        seconds += side["features_s"]
+    extra["cache_hit"], extra["features_s"] = float(min(hits)), round(seconds, 3)
+    return {s: np.concatenate([p[s] for p in parts], axis=1) for s in parts[0]}
+
+
 def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
     """Build the inputs of ``spec``'s fidelity (see :func:`transfer_automl.space.fidelity`)."""
     config, data = spec.config, runner.dataset
@@ -124,8 +140,12 @@ def trial_inputs(runner, backbone, spec, extra: dict) -> TrialInputs:
 
         return TrialInputs(tuple(frozen.output_shape[1:]), wrap, folds=[(train, val)],
                            rows=[_val_rows(data)])
-    arrays = cached_outputs(runner, backbone, config, extra)
-    if config["unfrozen_blocks"] == 0:
+    fused = fused_backbones(config)
+    if fused:
+        arrays = fused_features(runner, fused, config, extra)
+    else:
+        arrays = cached_outputs(runner, backbone, config, extra)
+    if config["unfrozen_blocks"] == 0 and not fused:
         arrays = {s: select_pooled(a, backbone, config["pooling"]) for s, a in arrays.items()}
     shape = tuple(arrays["train"].shape[1:])
     fold_seed = spec.seed if runner.context.fold_seed is None else runner.context.fold_seed

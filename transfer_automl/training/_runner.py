@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from transfer_automl.errors import NonFiniteLoss, TrialPruned
-from transfer_automl.space import exact_solvable, fidelity
+from transfer_automl.space import exact_solvable, fidelity, fused_backbones
 from transfer_automl.training._loops import (Member, loop, loop_sequential, loop_stacked,
                                              solve_exact)
 from transfer_automl.trial import (HELDOUT_FILE, EpochMetrics, TrialContext, TrialResult,
@@ -129,8 +129,9 @@ class _Fit:
         data = _inputs.trial_inputs(self.runner, backbone, self.spec, self.extra)
         members, top_vars = [], []
         for i in range(data.n_members):
+            width = data.arrays[0][0].shape[1] if fused_backbones(self.config) else None
             trainable, top = build_trainable(backbone, self.config, n_classes,
-                                             data.boundary_shape)
+                                             data.boundary_shape, width)
             if self.trainable is None:  # the first fold's model is the one saved
                 self.trainable = trainable
             top_vars += top
