@@ -76,6 +76,19 @@ def test_without_a_trial_cap_the_search_runs_until_its_time_budget():
     assert len(study.trials) >= 8
 
 
+def test_the_search_ends_near_its_budget_not_a_trial_later():
+    """No trial starts when there is less time left than trials typically take, and running
+    trials are asked to stop one epoch early, so the search ends close to its budget."""
+    study = Study(_space(), seed=0)
+    ex = FakeExecutor(slots=1, epoch_s=0.05)  # 3 or 6 epochs: 0.15-0.3 s a trial
+    start = time.monotonic()
+    run_search(study, ex, CTX, Budget(max_trials=None, time_budget_s=1.2), poll_s=0)
+    assert time.monotonic() - start < 1.2 + 0.25
+    typical = sorted(r.result.seconds for r in study.finished)[len(study.finished) // 2]
+    late = [r for r in study.trials.values() if r.started - start > 1.2 - typical + 0.05]
+    assert not late
+
+
 def test_schedule_without_a_trial_cap_goes_on_mixing_heads_into_fine_tuning():
     from transfer_automl.schedule import FidelitySchedule
     from transfer_automl.space import default_space

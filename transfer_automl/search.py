@@ -138,13 +138,20 @@ class _Driver:
 
     def _fill_slots(self) -> None:
         study = self.study
-        while (self.elapsed() < self.budget.time_budget_s
+        while (self.elapsed() < self.budget.time_budget_s - self._start_margin()
                and len(study.running) < self.executor.n_slots
                and (self.budget.max_trials is None
                     or len(study.trials) < self.budget.max_trials)):
             spec = study.ask()
             self.executor.submit(spec)
             self._emit(EventKind.STARTED, study.trials[spec.trial_id])
+
+    def _start_margin(self) -> float:
+        """Seconds before the budget's end after which no trial starts: the median cost of
+        the last five finished trials, at most a minute (a trial started later would mostly
+        run past the budget, its feature extraction unstoppable)."""
+        costs = sorted(r.result.seconds for r in self.study.finished[-5:] if r.result)
+        return min(60.0, costs[len(costs) // 2]) if costs else 0.0
 
     def _route(self, event) -> None:
         study = self.study
@@ -173,7 +180,9 @@ class _Driver:
             trial_id = record.spec.trial_id
             if budget.trial_timeout_s and now - record.started > budget.trial_timeout_s:
                 self.executor.kill(trial_id, f"timed out after {budget.trial_timeout_s:.0f} s")
-            elif now - self.start >= budget.time_budget_s and trial_id not in self.stopping:
+            elif (now - self.start >= budget.time_budget_s - _mean_epoch(record)
+                  and trial_id not in self.stopping):
+                # asked one epoch early: the epoch in progress then ends near the budget
                 self._stop(trial_id, "time budget reached")
             elif trial_id in self.stopping:
                 asked, reason = self.stopping[trial_id]
@@ -186,3 +195,9 @@ class _Driver:
         epoch so far if that is longer, so a slow trial is pruned rather than killed."""
         slowest = max((e.seconds for e in record.epochs), default=0.0)
         return max(self.budget.grace_s, 2.0 * slowest)
+
+
+def _mean_epoch(record) -> float:
+    """Mean seconds of a running trial's epochs so far (0 before its first)."""
+    epochs = record.epochs
+    return sum(e.seconds for e in epochs) / len(epochs) if epochs else 0.0
