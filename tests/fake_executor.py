@@ -37,13 +37,15 @@ class FakeExecutor(Executor):
                 continue
             epoch += 1
             acc = 1.0 - abs(spec.config["lr"] - 0.01) - 0.1 / epoch
-            events.append(EpochMetrics(trial_id, epoch, 1 - acc, acc, 1 - acc, acc, 0.0))
+            events.append(EpochMetrics(trial_id, epoch, 1 - acc, acc, 1 - acc, acc,
+                                       self.epoch_s))
             self.running[trial_id][1] = epoch
             if trial_id in self.stopped or epoch == spec.config["epochs"]:
                 state = TrialState.PRUNED if trial_id in self.stopped else TrialState.COMPLETE
                 events.append(TrialResult(trial_id, state, score=acc, best_epoch=epoch,
                                           reason=self.stopped.get(trial_id, ""),
-                                          artifact=f"{trial_id}.npz"))
+                                          artifact=f"{trial_id}.npz",
+                                          seconds=epoch * self.epoch_s))
                 del self.running[trial_id]
         return events
 

@@ -71,7 +71,7 @@ def test_without_a_trial_cap_the_search_runs_until_its_time_budget():
     start = time.monotonic()
     run_search(study, ex, CTX, Budget(max_trials=None, time_budget_s=0.6), poll_s=0)
     spent = time.monotonic() - start
-    assert 0.6 <= spent < 5
+    assert 0.5 <= spent < 5  # the last trial may not start in the last trial-length
     # each trial takes 3-6 epochs of 0.01 s: a budget of 0.6 s holds many more than a few
     assert len(study.trials) >= 8
 
@@ -79,6 +79,11 @@ def test_without_a_trial_cap_the_search_runs_until_its_time_budget():
 def test_the_search_ends_near_its_budget_not_a_trial_later():
     """No trial starts when there is less time left than trials typically take, and running
     trials are asked to stop one epoch early, so the search ends close to its budget."""
+    import hyperopt.tpe  # noqa: F401  (imported once, before the clock starts)
+
+    study = Study(_space(), seed=0)
+    study.enqueue(_space().default)
+    study.ask()  # the sampler's first call loads what it needs
     study = Study(_space(), seed=0)
     ex = FakeExecutor(slots=1, epoch_s=0.05)  # 3 or 6 epochs: 0.15-0.3 s a trial
     start = time.monotonic()
