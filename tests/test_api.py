@@ -10,7 +10,7 @@ import pytest
 from transfer_automl import fit_auto
 from transfer_automl.errors import InputError
 from transfer_automl.options import SearchOptions, TrackingOptions
-from transfer_automl.space import default_space
+from transfer_automl.space import active_settings, default_space
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,10 @@ def test_predict_paths_and_arrays(result, colour_folder):
 def test_export_reloads_in_a_fresh_process(result, tmp_path, colour_folder):
     out = result.export(tmp_path / "model")
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["config"] == result.best_config and meta["backbone"] == "efficientnet_lite0"
+    assert meta["config"] == active_settings(result.best_config)
+    assert meta["backbone"] == "efficientnet_lite0"
+    if meta["config"]["n_dense"] < 2:  # the model's settings only: no idle second layer
+        assert "units_2" not in meta["config"] and "units_2" in result.best_config
     assert json.loads((out / "labels.json").read_text()) == ["blue", "green", "red"]
     paths = sorted(str(p) for p in colour_folder.rglob("*.png"))[::4]
     code = (
@@ -137,3 +140,14 @@ def test_wilson_interval():
 def test_a_search_without_a_knowledge_base_says_so(result):
     assert result.explanation.startswith("no knowledge base (kb=False)")
     assert "empty" not in result.explanation and result.group is None
+
+
+def test_the_leaderboard_is_a_table_for_notebooks_and_pandas(result):
+    board = result.leaderboard
+    assert isinstance(board, list) and board[0]["trial"]  # still a list of row dicts
+    assert repr(board).startswith(f"Leaderboard({len(board)} rows, best {board[0]['trial']}")
+    html = board._repr_html_()
+    assert html.count("<tr>") == len(board) + 1 and "<th>score</th>" in html
+    frame = board.to_pandas()
+    assert list(frame["trial"]) == [row["trial"] for row in board]
+    assert frame["score"].iloc[0] == result.best_score

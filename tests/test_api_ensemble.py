@@ -7,7 +7,7 @@ import pytest
 
 from transfer_automl import ensemble, fit_auto, load_model
 from transfer_automl.options import SearchOptions, TrackingOptions
-from transfer_automl.space import default_space
+from transfer_automl.space import active_settings, default_space
 from transfer_automl.trial_model import export_ensemble, export_trial
 
 
@@ -44,7 +44,7 @@ def test_the_ensemble_is_exported_listed_and_explained(forced, colour_folder, tm
     assert result.test_report is not None and result.test_score >= 0.8
     single = result.export(tmp_path / "single", single=True)
     meta = json.loads((single / "metadata.json").read_text())
-    assert "ensemble" not in meta and meta["config"] == result.best_config
+    assert "ensemble" not in meta and meta["config"] == active_settings(result.best_config)
 
 
 def test_members_sharing_a_backbone_pass_average_their_probabilities(forced, colour_folder,

@@ -38,7 +38,7 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
              executor: str | Executor = "local", kb: Any = None, seed: int = 0,
              cache_dir: str | os.PathLike | None = None, search: SearchOptions | None = None,
              data: DataOptions | None = None,
-             tracking: TrackingOptions | None = None) -> FitResult:
+             tracking: TrackingOptions | None = None, verbose: bool = False) -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
 
     Args:
@@ -63,6 +63,10 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
             (:class:`~transfer_automl.options.DataOptions`).
         tracking: where the run is written and who follows it
             (:class:`~transfer_automl.options.TrackingOptions`).
+        verbose: print the search's progress to standard error (the plan, then one line per
+            finished trial with the best so far, elapsed time, budget left and an ETA).
+            The library logs through :mod:`logging` under ``transfer_automl`` and installs
+            no handler: ``logging.basicConfig(level=logging.INFO)`` shows its log.
 
     Returns:
         A :class:`FitResult` with the exported best model.
@@ -71,7 +75,7 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
 
     started = time.monotonic()
     search, data, tracking = search or SearchOptions(), data or DataOptions(), \
-        tracking or TrackingOptions()
+        _with_progress(tracking or TrackingOptions(), verbose, max_trials, time_budget_s)
     _check_budget(max_trials, time_budget_s)
     check_mlflow_uri(tracking.mlflow_uri)  # before anything is written: no run left behind
     cache = resolve_cache(cache_dir)
@@ -105,11 +109,11 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
 
 def resume(run_id: str, *, executor: str | Executor = "local", kb: Any = None,
            cache_dir: str | os.PathLike | None = None,
-           tracking: TrackingOptions | None = None) -> FitResult:
+           tracking: TrackingOptions | None = None, verbose: bool = False) -> FitResult:
     """Continue the interrupted run ``run_id``: its finished trials are read back, never
     re-run, and the search goes on with the run's own options and the time left of its
-    budget. ``executor``, ``kb`` and ``tracking`` as in :func:`fit_auto` (they are not part
-    of a run; ``tracking.runs_dir`` says where to find it)."""
+    budget. ``executor``, ``kb``, ``tracking`` and ``verbose`` as in :func:`fit_auto` (they
+    are not part of a run; ``tracking.runs_dir`` says where to find it)."""
     from transfer_automl.data import load_manifest
 
     tracking = tracking or TrackingOptions()
@@ -117,6 +121,8 @@ def resume(run_id: str, *, executor: str | Executor = "local", kb: Any = None,
     cache = resolve_cache(cache_dir)
     files = find_run(_runs_root(tracking, cache), run_id)
     settings, space = files.load_settings()
+    tracking = _with_progress(tracking, verbose, settings["max_trials"],
+                              float(settings["time_budget_s"]))
     search = load(SearchOptions, settings.get("search", settings), space=space)
     warm, priors = seeding.from_dict(settings["warm"])
     journal, elapsed = files.journal()
@@ -154,6 +160,16 @@ class _Plan:
         """Budget seconds already used: by earlier sessions of the run, and by loading and
         embedding the dataset in this one."""
         return self.elapsed + sum(self.timings.values())
+
+
+def _with_progress(tracking: TrackingOptions, verbose: bool, max_trials, time_budget_s):
+    """``tracking`` with a console progress tracker added when ``verbose``."""
+    if not verbose:
+        return tracking
+    from transfer_automl.tracking.console import ConsoleProgress
+
+    return replace(tracking, trackers=(*tracking.trackers,
+                                       ConsoleProgress(max_trials, time_budget_s)))
 
 
 def _runs_root(tracking: TrackingOptions, cache: Path) -> Path:

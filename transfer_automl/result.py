@@ -13,6 +13,50 @@ from transfer_automl.export import ExportedModel
 from transfer_automl.space import fused_backbones
 
 
+#: the columns of :meth:`Leaderboard.to_pandas` and of its notebook view, in order
+COLUMNS = ("trial", "status", "score", "best_epoch", "epochs_run", "cost_s", "fidelity",
+           "origin", "parent", "reason", "diagnosis", "config")
+
+
+class Leaderboard(list):
+    """The trials of a search, best first: a list of row dicts, with a table view.
+
+    ``to_pandas()`` gives a DataFrame (pandas must be installed: ``pip install
+    transfer-automl[notebook]``); in a notebook the leaderboard shows as an HTML table.
+    """
+
+    def to_pandas(self):
+        """The rows as a ``pandas.DataFrame``, one column per field (the configuration as a
+        dict per row; ``members`` and ``detail`` for an ensemble row)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise InputError("Leaderboard.to_pandas needs pandas: pip install pandas") from None
+        extra = [k for row in self for k in row if k not in COLUMNS]
+        columns = [*COLUMNS, *dict.fromkeys(extra)]
+        return pd.DataFrame([[row.get(c) for c in columns] for row in self], columns=columns)
+
+    def __repr__(self) -> str:
+        best = self[0] if self else None
+        score = f"{best['score']:.4f}" if best and best["score"] is not None else "-"
+        return f"Leaderboard({len(self)} rows, best {best['trial'] if best else '-'} {score})"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head = "".join(f"<th>{c}</th>" for c in ("trial", "status", "score", "cost_s",
+                                                  "fidelity", "origin", "configuration"))
+        body = []
+        for row in self:
+            score = f"{row['score']:.4f}" if row["score"] is not None else "-"
+            cost = f"{row['cost_s']:.1f}" if row.get("cost_s") is not None else "-"
+            detail = row.get("detail") or ", ".join(f"{k}={v}" for k, v in row["config"].items())
+            cells = (row["trial"], row["status"], score, cost, row["fidelity"], row["origin"],
+                     detail + (f" [{row['reason']}]" if row.get("reason") else ""))
+            body.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
 @dataclass
 class FitResult:
     """The outcome of a search.
@@ -24,7 +68,8 @@ class FitResult:
         test_score: accuracy of the exported model on the held-out test split (None if the
             dataset has no test split).
         leaderboard: one row per trial: trial, status, score, cost, fidelity, origin, reason,
-            config; best first.
+            config; best first (a :class:`Leaderboard`: ``to_pandas()``, an HTML view in
+            notebooks).
         group: matched virtual dataset group and distance (None without a knowledge base).
         data_report: what ingestion found (counts, skipped files, conversions).
         explanation: a few sentences on how the result was found.
@@ -43,7 +88,7 @@ class FitResult:
     best_config: dict[str, Any]
     best_score: float
     test_score: float | None
-    leaderboard: list[dict[str, Any]]
+    leaderboard: Leaderboard
     group: dict[str, Any] | None
     data_report: dict[str, Any]
     explanation: str
@@ -52,6 +97,10 @@ class FitResult:
     ensemble: Any = None
     single: "SingleModel | None" = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.leaderboard, Leaderboard):
+            self.leaderboard = Leaderboard(self.leaderboard)
 
     def __repr__(self) -> str:
         test = self.test_report.summary() if self.test_report is not None else "no test split"

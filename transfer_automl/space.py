@@ -148,7 +148,7 @@ class SearchSpace:
 
     def active(self, config: Mapping[str, Any]) -> Config:
         """The parameters that influence the model for this configuration (for display)."""
-        return {k: v for k, v in config.items() if is_active(k, config)}
+        return active_settings(config)
 
     def repair(self, config: Mapping[str, Any]) -> Config:
         """``config`` with the exact solver swapped out where it cannot train the model.
@@ -215,6 +215,12 @@ def is_active(name: str, config: Mapping[str, Any]) -> bool:
     if name == "fusion":
         return fidelity(config) is Fidelity.FEATURES
     return True
+
+
+def active_settings(config: Mapping[str, Any]) -> Config:
+    """The settings of ``config`` that influence its model (``units_2`` only with two dense
+    layers, the learning rate only for gradient training, ...)."""
+    return {k: v for k, v in config.items() if is_active(k, config)}
 
 
 def fused_backbones(config: Mapping[str, Any]) -> tuple[str, ...]:

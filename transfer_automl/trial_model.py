@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from transfer_automl.export import ExportedModel, save_classifier, save_ensemble
+from transfer_automl.space import active_settings
 
 EVAL_BATCH = 64
 
@@ -49,7 +50,7 @@ def export_trial(config: Mapping[str, Any], weights: str | os.PathLike,
     ``metadata`` is stored with the model; the configuration and class names are added.
     """
     model = trial_model(config, weights, len(class_names), backbone_cache=backbone_cache)
-    info = {"config": dict(config), "class_names": list(class_names), **metadata}
+    info = {"config": active_settings(config), "class_names": list(class_names), **metadata}
     return ExportedModel(save_classifier(model, config["resolution"], Path(out_dir),
                                          class_names, info))
 
@@ -63,7 +64,7 @@ def export_ensemble(members: Sequence[tuple[Mapping[str, Any], str, float]],
     from transfer_automl.training import ensemble_parts
 
     parts = ensemble_parts(list(members), len(class_names), {}, backbone_cache)
-    info = {"configs": [dict(c) for c, _, _ in members], "weights": [w for _, _, w in members],
+    info = {"configs": [active_settings(c) for c, _, _ in members], "weights": [w for _, _, w in members],
             "class_names": list(class_names), **metadata}
     return ExportedModel(save_ensemble(parts, Path(out_dir), class_names, info))
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from transfer_automl.diagnosis import COLOUR, diagnose_trial
 from transfer_automl.space import fused_backbones
 from transfer_automl.tracking import Tracker
+from transfer_automl.tracking.console import clock
 
 console = Console()
 console.soft_wrap = not console.is_terminal  # a pipe or log file: paths are not wrapped
@@ -39,8 +40,8 @@ def _training(config: dict) -> str:
 
 
 class Progress(Tracker):
-    """Prints each trial's start and end with trial n/N, best so far, elapsed time and the
-    budget left; epochs update one status line in place."""
+    """Prints each trial's start and end with trial n/N, best so far, elapsed time, the
+    budget left and an ETA; epochs update one status line in place."""
 
     def __init__(self, max_trials: int | None, time_budget_s: float | None = None) -> None:
         self.max_trials, self.time_budget_s = max_trials, time_budget_s
@@ -54,12 +55,7 @@ class Progress(Tracker):
     def _head(self, event) -> tuple[str, str]:
         best = event.study.best()
         best_text = f"{best.result.score:.4f}" if best else "-"
-        clock = f"{event.elapsed:5.0f}s"
-        if self.time_budget_s:
-            clock += f", {max(0.0, self.time_budget_s - event.elapsed):.0f}s left"
-        n = event.trial.spec.number + 1
-        head = f"[{clock}] trial {n}" + (f"/{self.max_trials}" if self.max_trials else "")
-        return head, best_text
+        return clock(event, self.max_trials, self.time_budget_s), best_text
 
     def on_trial_started(self, event) -> None:
         record, (head, _) = event.trial, self._head(event)

@@ -100,7 +100,8 @@ def _seed_if_empty(kb: str) -> None:
 
 def serve(host: Annotated[str, typer.Option("--host",
                                              help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+          port: Annotated[int, typer.Option("--port", min=1, max=65535,
+                                            help="TCP port to listen on.")] = 8000,
           data_dir: DataDir = None, kb: KBOpt = None,
           no_search_kb: Annotated[bool, typer.Option(
               "--no-search-kb", help="Searches neither warm-start from nor feed the KB.")] = False,
@@ -127,7 +128,9 @@ def serve(host: Annotated[str, typer.Option("--host",
               "--time-budget", min=1, help="Default search budget per job (s).")] = 900,
           executor: Annotated[str, typer.Option(
               "--executor", help="Default executor: local or spark.")] = "local",
-          spark_master: Annotated[Optional[str], typer.Option("--spark-master")] = None,
+          spark_master: Annotated[Optional[str], typer.Option(
+              "--spark-master", help="Spark master URL of jobs on the spark executor "
+                                     "(default local[*]).")] = None,
           space: Annotated[str, typer.Option(
               "--space", help="Default search space: default, demo or quick.")] = "default",
           cv_folds: Annotated[int, typer.Option("--cv-folds", min=0, max=10,
