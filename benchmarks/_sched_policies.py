@@ -9,7 +9,9 @@
   a last rung to the full curve; every trial of a rung runs (as slots free up) before the
   top ``1/eta`` are promoted; a promoted trial resumes from its checkpoint as a new trial
   does in the product (``init_weights``), paying its recorded start-up again;
-- ``sync-sha-free``: the same with free resumption (no start-up again): a lower bound.
+- ``sync-sha-free``: the same with free resumption (no start-up again): a lower bound;
+- ``async+asha-nolag``, ``async+stop-nolag``: the asynchronous ones on workers that end a
+  trial at the epoch whose report made the driver stop it (not one epoch later).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from benchmarks._sched_replay import Recorded, ReplayExecutor
 from transfer_automl.trial import TrialContext, TrialResult, TrialSpec, TrialState
 
 SCHEDULERS = ("sync-batches", "sync-sha", "sync-sha-free", "async", "async+asha",
-              "async+stop")
+              "async+stop", "async+asha-nolag", "async+stop-nolag")
 CONTEXT = TrialContext("replay", "", "", "")
 
 
@@ -54,17 +56,19 @@ def run(scheduler: str, recorded: Mapping[str, Recorded], order: Sequence[str], 
     if scheduler in ("sync-sha", "sync-sha-free"):
         return sync_sha(recorded, order, slots, eta, min_epochs,
                         resume_startup=scheduler == "sync-sha")
-    if scheduler in ("async", "async+stop", "async+asha"):
+    if scheduler.startswith("async"):
         from transfer_automl.pruners import ASHAPruner, default_pruner
 
-        pruner = {"async": None, "async+stop": default_pruner(),
-                  "async+asha": ASHAPruner(min_epochs=min_epochs, eta=eta)}[scheduler]
-        return async_search(recorded, order, slots, pruner, scheduler)
+        kind = scheduler.removesuffix("-nolag")
+        pruner = {"async": None, "async+stop": default_pruner,
+                  "async+asha": lambda: ASHAPruner(min_epochs=min_epochs, eta=eta)}[kind]
+        return async_search(recorded, order, slots, pruner and pruner(), scheduler,
+                            stop_lag=not scheduler.endswith("-nolag"))
     raise KeyError(f"unknown scheduler {scheduler!r}; known: {', '.join(SCHEDULERS)}")
 
 
 def async_search(recorded: Mapping[str, Recorded], order: Sequence[str], slots: int,
-                 pruner, name: str = "async") -> Outcome:
+                 pruner, name: str = "async", stop_lag: bool = True) -> Outcome:
     """The product's driver loop on the replay: the study asks for the configurations of
     ``order`` (enqueued, one trial seed each so repeats run), the pruner judges each epoch."""
     from transfer_automl.samplers import RandomSampler
@@ -77,7 +81,7 @@ def async_search(recorded: Mapping[str, Recorded], order: Sequence[str], slots: 
                   sampler=RandomSampler())
     for number, key in enumerate(order):
         study.enqueue({"config_id": key}, origin="replay", seed=number)
-    executor = ReplayExecutor(recorded, slots)
+    executor = ReplayExecutor(recorded, slots, stop_lag=stop_lag)
     run_search(study, executor, CONTEXT, Budget(len(order), math.inf), pruner=pruner,
                clock=executor.clock)
     records = list(study.trials.values())

@@ -92,6 +92,9 @@ class ReplayExecutor(Executor):
         recorded: the recorded trials by key.
         slots: trials that run at once (simulated workers).
         resume_startup: whether a trial resumed from a checkpoint pays its start-up again.
+        stop_lag: True (the product's workers): a stop is read at the next epoch's report.
+            False: a stop asked as an epoch is reported ends the trial there (a worker that
+            waited for the driver's verdict after every epoch): the latency's cost.
 
     A trial's ``config["epochs"]``, when given, caps the epochs it runs (a rung of
     successive halving). Its result's artifact names a checkpoint at its last epoch; a spec
@@ -100,8 +103,9 @@ class ReplayExecutor(Executor):
     """
 
     def __init__(self, recorded: Mapping[str, Recorded], slots: int,
-                 resume_startup: bool = False) -> None:
+                 resume_startup: bool = False, stop_lag: bool = True) -> None:
         self.recorded, self.slots, self.resume_startup = dict(recorded), slots, resume_startup
+        self.stop_lag = stop_lag
         self.clock = SimClock()
         self.running: dict[str, _Run] = {}
         self.checkpoints: dict[str, tuple[str, tuple[EpochMetrics, ...]]] = {}
@@ -171,8 +175,13 @@ class ReplayExecutor(Executor):
 
     def stop(self, trial_id: str, reason: str) -> None:
         run = self.running.get(trial_id)
-        if run is not None and run.stop is None:
-            run.stop = reason
+        if run is None or run.stop is not None:
+            return
+        run.stop = reason
+        if not self.stop_lag and run.done > run.first:
+            just_reported = run.t0 + run.recorded.seconds(run.first, run.done)
+            if abs(just_reported - self.clock.now) < 1e-9:
+                self._pending.append(self._finish(run, TrialState.PRUNED, reason))
 
     def kill(self, trial_id: str, reason: str) -> None:
         run = self.running.pop(trial_id, None)

@@ -24,7 +24,9 @@ NAMES = {"sync-batches": "synchronous batches",
          "sync-sha-free": "synchronous successive halving, free resume",
          "async": "asynchronous, no early stopping",
          "async+asha": "asynchronous + ASHA (`ASHAPruner`)",
-         "async+stop": "asynchronous + default pruner (curve rules + median rule)"}
+         "async+stop": "asynchronous + default pruner (curve rules + median rule)",
+         "async+asha-nolag": "asynchronous + ASHA, no stop latency (counterfactual)",
+         "async+stop-nolag": "asynchronous + default pruner, no stop latency (counterfactual)"}
 
 
 def t_interval(values: list[float]) -> tuple[float, float, float]:

@@ -148,3 +148,12 @@ def test_successive_halving_promotes_the_top_third_after_a_barrier(monkeypatch):
     assert t1 == 6.0  # three waves of 2 epochs on 3 slots: the barrier
     assert out.makespan_s == 6.0 + 4.0 and out.best_score == pytest.approx(0.8)
     assert out.epochs == 9 * 2 + 3 * 4 and out.stopped == 6
+
+
+def test_without_stop_lag_a_stop_ends_the_trial_at_the_epoch_just_reported():
+    ex = ReplayExecutor({"a": curve("a", [1.0] * 6, startup=0.0)}, slots=1, stop_lag=False)
+    ex.submit(spec(0, "a"))
+    drain(ex, until=lambda e: isinstance(e, EpochMetrics) and e.epoch == 2)
+    ex.stop("t000", "stalled")
+    (t, last), = drain(ex)
+    assert t == 2.0 and last.state == TrialState.PRUNED and len(last.history) == 2

@@ -217,7 +217,7 @@ def test_scheduling_replay_resumes(quick, tmp_path):
     first = rows(tmp_path / "scheduling_replay.csv")
     assert tuple(first[0]) == benchmarks.suite("scheduling_replay").FIELDS
     # 2 generated datasets x 2 repetitions x 2 slot counts x every scheduler
-    assert len(first) == 2 * 2 * 2 * 6
+    assert len(first) == 2 * 2 * 2 * 8
     assert {r["scheduler"] for r in first} >= {"sync-batches", "sync-sha", "async+stop"}
     by = {(r["dataset"], r["slots"], r["rep"], r["scheduler"]): r for r in first}
     for (dataset, slots, rep, name), r in by.items():  # no scheduler beats the full curves
