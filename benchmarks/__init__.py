@@ -15,6 +15,7 @@ SUITES = {
     "warm_start_loo": "benchmarks.warm_start_loo",
     "cost_aware": "benchmarks.cost_aware",
     "spark_async": "benchmarks.spark_async",
+    "scheduling_replay": "benchmarks.scheduling_replay",
     "cv_fold_leak": "benchmarks.cv_fold_leak",
     "selection_bias": "benchmarks.selection_bias",
     "rescore_exact_kb": "benchmarks.rescore_exact_kb",

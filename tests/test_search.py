@@ -249,3 +249,39 @@ def test_nearby_seeds_draw_unrelated_configurations():
     assert draws(0) == (lr0, seeds0)  # still deterministic for a seed
     assert not set(lr0) & set(lr1)
     assert not set(seeds0) & set(seeds1)
+
+
+class VirtualClockExecutor(FakeExecutor):
+    """One epoch per poll, each ``epoch_s`` seconds long on a virtual clock (no sleeping)."""
+
+    def __init__(self, slots=1, epoch_s=10.0):
+        super().__init__(slots=slots, epoch_s=0.0)
+        self.virtual_epoch_s, self.now = epoch_s, 0.0
+
+    def clock(self):
+        return self.now
+
+    def poll(self, timeout):
+        self.now += self.virtual_epoch_s
+        return super().poll(timeout)
+
+
+def test_budgets_and_timeouts_are_read_from_the_clock_given():
+    """A simulated executor passes its own clock: a 100 s budget of 10 s epochs ends near
+    100 simulated seconds at once, and trials start at simulated times."""
+    study = Study(_space(), seed=0)
+    ex = VirtualClockExecutor(slots=1, epoch_s=10.0)
+    start = time.monotonic()
+    run_search(study, ex, CTX, Budget(max_trials=None, time_budget_s=100), poll_s=0,
+               clock=ex.clock)
+    assert time.monotonic() - start < 5
+    assert 90 <= ex.now <= 110
+    starts = [r.started for r in study.trials.values()]
+    assert starts[0] == 0.0 and starts == sorted(starts) and starts[-1] < 100
+    study = Study(_space(), seed=0)
+    study.enqueue({"lr": 0.01, "epochs": 6})
+    ex = VirtualClockExecutor(slots=1, epoch_s=10.0)
+    run_search(study, ex, CTX, Budget(1, 1000, trial_timeout_s=25), poll_s=0, clock=ex.clock)
+    trial = study.trials["t000"]
+    assert trial.state == TrialState.FAILED and "timed out after 25 s" in trial.result.reason
+    assert len(trial.epochs) == 3

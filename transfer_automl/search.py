@@ -65,8 +65,8 @@ class Budget:
 def run_search(study: Study, executor: Executor, context: TrialContext, budget: Budget,
                on_event: Callback | None = None, poll_s: float = 0.5,
                pruner: Pruner | None = None,
-               finale: Callable[[Study], Sequence[TrialSpec]] | None = None
-               ) -> dict[str, TrialResult]:
+               finale: Callable[[Study], Sequence[TrialSpec]] | None = None,
+               clock: Callable[[], float] = time.monotonic) -> dict[str, TrialResult]:
     """Run trials until the trial budget is spent or time is up, then wait for the rest.
 
     Args:
@@ -80,25 +80,30 @@ def run_search(study: Study, executor: Executor, context: TrialContext, budget: 
         finale: given the finished study, the specs of trials to run after the search on
             the same executor (the refit of the best configuration): outside the study and
             the trial budget, never pruned, killed only by ``budget.trial_timeout_s``.
+        clock: seconds, the time every budget and timeout is read from. An executor that
+            simulates its trials on a virtual clock (a replay of recorded trials) passes its
+            own, so the same loop schedules them in simulated time.
 
     Returns:
         The results of the finale's trials, by trial id.
     """
-    return _Driver(study, executor, budget, on_event, pruner).run(context, poll_s, finale)
+    return _Driver(study, executor, budget, on_event, pruner, clock).run(context, poll_s, finale)
 
 
 class _Driver:
     """The loop's state: when it started and which trials were asked to stop."""
 
     def __init__(self, study: Study, executor: Executor, budget: Budget,
-                 on_event: Callback | None, pruner: Pruner | None) -> None:
+                 on_event: Callback | None, pruner: Pruner | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.study, self.executor, self.budget, self.pruner = study, executor, budget, pruner
         self.emit = on_event or (lambda event: None)
         self.stopping: dict[str, tuple[float, str]] = {}
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock()
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.start
+        return self.clock() - self.start
 
     def _emit(self, kind: EventKind, record: TrialRecord) -> None:
         self.emit(SearchEvent(kind, record, self.study, self.elapsed()))
@@ -124,14 +129,14 @@ class _Driver:
             while waiting and len(running) < self.executor.n_slots:
                 spec = waiting.pop(0)
                 self.executor.submit(spec)
-                running[spec.trial_id] = time.monotonic()
+                running[spec.trial_id] = self.clock()
             for event in self.executor.poll(poll_s):
                 if isinstance(event, TrialResult) and event.trial_id in running:
                     del running[event.trial_id]
                     results[event.trial_id] = event
             limit = self.budget.trial_timeout_s
             for trial_id, started in list(running.items()):
-                if limit and time.monotonic() - started > limit:
+                if limit and self.clock() - started > limit:
                     self.executor.kill(trial_id, f"timed out after {limit:.0f} s")
                     running[trial_id] = float("inf")  # killed once; its result follows
         return results
@@ -143,6 +148,7 @@ class _Driver:
                and (self.budget.max_trials is None
                     or len(study.trials) < self.budget.max_trials)):
             spec = study.ask()
+            study.trials[spec.trial_id].started = self.clock()
             self.executor.submit(spec)
             self._emit(EventKind.STARTED, study.trials[spec.trial_id])
 
@@ -170,12 +176,12 @@ class _Driver:
             self._emit(EventKind.FINISHED, study.trials[event.trial_id])
 
     def _stop(self, trial_id: str, reason: str) -> None:
-        self.stopping[trial_id] = (time.monotonic(), reason)
+        self.stopping[trial_id] = (self.clock(), reason)
         self.executor.stop(trial_id, reason)
 
     def _enforce(self) -> None:
         """Stop trials past the time budget; kill those past their grace or their timeout."""
-        now, budget = time.monotonic(), self.budget
+        now, budget = self.clock(), self.budget
         for record in self.study.running:
             trial_id = record.spec.trial_id
             if budget.trial_timeout_s and now - record.started > budget.trial_timeout_s:

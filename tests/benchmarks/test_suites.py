@@ -212,6 +212,24 @@ def test_spark_async(quick, tmp_path):
     assert "**Makespan ratio async+stop / sync:" in text
 
 
+def test_scheduling_replay_resumes(quick, tmp_path):
+    assert quick("scheduling_replay") == 0
+    first = rows(tmp_path / "scheduling_replay.csv")
+    assert tuple(first[0]) == benchmarks.suite("scheduling_replay").FIELDS
+    # 2 generated datasets x 2 repetitions x 2 slot counts x every scheduler
+    assert len(first) == 2 * 2 * 2 * 8
+    assert {r["scheduler"] for r in first} >= {"sync-batches", "sync-sha", "async+stop"}
+    by = {(r["dataset"], r["slots"], r["rep"], r["scheduler"]): r for r in first}
+    for (dataset, slots, rep, name), r in by.items():  # no scheduler beats the full curves
+        full = by[(dataset, slots, rep, "sync-batches")]
+        assert float(r["best_score"]) <= float(full["best_score"])
+    text = (tmp_path / "scheduling_replay.md").read_text()
+    assert "## 4 slots, pooled over datasets" in text and "## Goals" in text
+    assert "Command: `transfer-automl benchmark scheduling_replay --quick" in text
+    assert quick("scheduling_replay") == 0  # both datasets done: nothing re-run
+    assert rows(tmp_path / "scheduling_replay.csv") == first
+
+
 def test_cli_lists_the_suites_and_forwards_options():
     from typer.testing import CliRunner
 
