@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 
 from benchmarks import _spark_async_trials as trials
@@ -88,7 +87,7 @@ def run(args) -> int:
 def _session(master: str):
     from transfer_automl.executors.spark_session import default_conf, get_or_create
 
-    spark, _ = get_or_create(master, {**default_conf(sys.executable), **QUIET}, sys.executable)
+    spark, _ = get_or_create(master, QUIET, defaults=default_conf())
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

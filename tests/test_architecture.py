@@ -180,7 +180,8 @@ LAYERS = [
      "transfer_automl.ensemble",
      "transfer_automl.result", "transfer_automl.history"},
     {"transfer_automl.api", "transfer_automl.restore", "transfer_automl.ablation"},
-    {"transfer_automl.cli", "transfer_automl.server", "benchmarks", "transfer_automl"},
+    {"transfer_automl.cli", "transfer_automl.server", "transfer_automl.submit", "benchmarks",
+     "transfer_automl"},
 ]
 
 

@@ -97,7 +97,8 @@ def test_version_and_fixed_choices_fail_before_any_work(tmp_path):
     (tmp_path / "a").mkdir()
     for args, option in ((["--warm-start", "bogus"], "--warm-start"),
                          (["--executor", "mars"], "--executor"),
-                         (["--spark-master", "local[2]"], "--spark-master")):
+                         (["--executor", "local", "--spark-master", "local[2]"],
+                          "--spark-master")):
         proc = cli("fit", str(tmp_path), "--no-kb", *args, timeout=60)
         assert proc.returncode == 2, proc.stderr  # a usage error, before the data is read
         assert option in proc.stderr and "Searching" not in proc.stdout

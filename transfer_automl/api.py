@@ -35,8 +35,8 @@ __all__ = ["fit_auto", "resume", "default_cache_dir", "installed_backbones",
 log = logging.getLogger(__name__)
 
 def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: float = 900,
-             executor: str | Executor = "local", kb: Any = None, seed: int = 0,
-             cache_dir: str | os.PathLike | None = None, search: SearchOptions | None = None,
+             executor: str | Executor = "local", spark_master: str | None = None,
+             kb: Any = None, seed: int = 0, cache_dir: str | os.PathLike | None = None, search: SearchOptions | None = None,
              data: DataOptions | None = None,
              tracking: TrackingOptions | None = None, verbose: bool = False) -> FitResult:
     """Search head architectures and fine-tuning settings for ``dataset``; return the best model.
@@ -52,6 +52,8 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
         executor: ``"local"`` (worker processes on this machine), ``"spark"`` (Spark tasks on
             ``local[*]``), a Spark master URL (``spark://host:7077``, ``local[4]``), or an
             :class:`~transfer_automl.executors.Executor`.
+        spark_master: run trials as Spark tasks on this master (``spark://host:7077``,
+            ``local[4]``, ``yarn``...); the same as passing the URL as ``executor``.
         kb: knowledge base: None for the default one (``cache_dir/kb.sqlite``, created from the
             shipped seed), a path or SQLAlchemy URL, or False to use none.
         seed: seed of the data split, the sampler and every trial.
@@ -79,7 +81,7 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
     _check_budget(max_trials, time_budget_s)
     check_mlflow_uri(tracking.mlflow_uri)  # before anything is written: no run left behind
     cache = resolve_cache(cache_dir)
-    ex = make_executor(executor, search.n_parallel)
+    ex = make_executor(executor, search.n_parallel, spark_master)
     space = _within_passes(search.space or default_space(installed_backbones(search.backbones)),
                            search.max_passes)
     loaded = load_dataset(dataset, val_fraction=data.val_fraction,
@@ -107,12 +109,13 @@ def fit_auto(dataset: Any, *, max_trials: int | None = None, time_budget_s: floa
     return _execute(plan, ex, store, cache, tracking)
 
 
-def resume(run_id: str, *, executor: str | Executor = "local", kb: Any = None,
+def resume(run_id: str, *, executor: str | Executor = "local",
+           spark_master: str | None = None, kb: Any = None,
            cache_dir: str | os.PathLike | None = None,
            tracking: TrackingOptions | None = None, verbose: bool = False) -> FitResult:
     """Continue the interrupted run ``run_id``: its finished trials are read back, never
     re-run, and the search goes on with the run's own options and the time left of its
-    budget. ``executor``, ``kb``, ``tracking`` and ``verbose`` as in :func:`fit_auto` (they
+    budget. ``executor``, ``spark_master``, ``kb``, ``tracking`` and ``verbose`` as in :func:`fit_auto` (they
     are not part of a run; ``tracking.runs_dir`` says where to find it)."""
     from transfer_automl.data import load_manifest
 
@@ -126,7 +129,7 @@ def resume(run_id: str, *, executor: str | Executor = "local", kb: Any = None,
     search = load(SearchOptions, settings.get("search", settings), space=space)
     warm, priors = seeding.from_dict(settings["warm"])
     journal, elapsed = files.journal()
-    ex = make_executor(executor, search.n_parallel)
+    ex = make_executor(executor, search.n_parallel, spark_master)
     store = planning.open_kb(kb, cache)
     log.info("resuming run %s: %d finished trials, %.0f s spent", run_id, len(journal), elapsed)
     max_trials = settings["max_trials"]

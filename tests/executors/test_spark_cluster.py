@@ -71,8 +71,8 @@ def cluster_trial(spec, context, reporter):
 def cluster():
     from transfer_automl.executors.spark_session import default_conf, get_or_create
 
-    conf = {**default_conf(sys.executable), "spark.executor.memory": "512m"}
-    session, created = get_or_create(MASTER, conf, sys.executable)
+    session, created = get_or_create(MASTER, {"spark.executor.memory": "512m"},
+                                     defaults=default_conf())
     deadline = time.monotonic() + 120
     sc = session.sparkContext
     while sc._jsc.sc().getExecutorIds().size() < 2 and time.monotonic() < deadline:

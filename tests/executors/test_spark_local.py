@@ -51,7 +51,7 @@ def fake_trial(spec, context, reporter):
 def spark():
     from transfer_automl.executors.spark_session import default_conf, get_or_create
 
-    session, created = get_or_create("local[2]", default_conf(sys.executable), sys.executable)
+    session, created = get_or_create("local[2]", defaults=default_conf())
     yield session
     if created:
         session.stop()

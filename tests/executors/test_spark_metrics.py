@@ -18,7 +18,7 @@ def _epoch(epoch, trial_id="t000"):
 def server():
     seen, stops = [], {}
 
-    def on_metrics(m):
+    def on_metrics(m, attempt):
         seen.append(m)
         return stops.get(m.trial_id)
 
@@ -57,7 +57,7 @@ def test_unreachable_driver_does_not_break_the_trial():
 
 
 def test_server_close_is_idempotent():
-    srv = MetricsServer("127.0.0.1", "t", lambda m: None)
+    srv = MetricsServer("127.0.0.1", "t", lambda m, a: None)
     srv.close()
     srv.close()
 

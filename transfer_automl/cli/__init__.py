@@ -13,9 +13,10 @@ import typer
 from rich.console import Console
 
 from transfer_automl.cli import display
-from transfer_automl.cli.common import (KB, LOG_FORMAT, CacheDir, ExecutorChoice, ExecutorName,
+from transfer_automl.cli.common import (KB, LOG_FORMAT, CacheDir, ExecutorName,
                                         NoKB, SparkMaster, WarmStart, WarmStartChoice, cache_root,
                                         executor_arg, kb_arg, set_verbosity)
+from transfer_automl.cli.cluster import cluster_app
 from transfer_automl.cli.kb import kb_app
 from transfer_automl.cli.runs import runs_app
 from transfer_automl.cli.server import serve, token_app
@@ -52,6 +53,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(runs_app, name="runs")
 app.add_typer(token_app, name="token")
 app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(cluster_app, name="cluster")
 app.command()(serve)
 app.command()(history)
 app.command()(restore)
@@ -123,7 +125,7 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
         cache_dir: CacheDir = None, seed: Seed = 0,
         n_parallel: Annotated[int, typer.Option("--n-parallel", min=1,
                                                 help="Concurrent trials (local executor).")] = 1,
-        executor: ExecutorName = ExecutorChoice.LOCAL, spark_master: SparkMaster = None,
+        executor: ExecutorName = None, spark_master: SparkMaster = None,
         kb: KB = None, no_kb: NoKB = False, warm_start: WarmStart = WarmStartChoice.AUTO,
         cv_folds: Annotated[int, typer.Option(
             "--cv-folds", min=0, max=10, help="Cross-validation folds of trials on cached "
@@ -161,7 +163,7 @@ def fit(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zip."
 @app.command()
 def resume(run_id: Annotated[str, typer.Argument(help="Id of the interrupted run.")],
            out: Out = None, cache_dir: CacheDir = None, kb: KB = None, no_kb: NoKB = False,
-           executor: ExecutorName = ExecutorChoice.LOCAL, spark_master: SparkMaster = None) -> None:
+           executor: ExecutorName = None, spark_master: SparkMaster = None) -> None:
     """Continue an interrupted run: finished trials are kept, the rest of its budget is used."""
     from transfer_automl.run import find_run
 

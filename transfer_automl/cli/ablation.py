@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from transfer_automl.cli import display
-from transfer_automl.cli.common import (CacheDir, ExecutorChoice, ExecutorName, SparkMaster,
+from transfer_automl.cli.common import (CacheDir, ExecutorName, SparkMaster,
                                         cache_root as _cache, executor_arg)
 from transfer_automl.errors import InputError
 
@@ -28,7 +28,7 @@ def ablate(directory: Annotated[Path, typer.Argument(help="Dataset folder or .zi
            trial: Annotated[Optional[str], typer.Option(
                "--trial", help="With --from-run: the trial (default: the run's best).")] = None,
            seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
-           executor: ExecutorName = ExecutorChoice.LOCAL, spark_master: SparkMaster = None,
+           executor: ExecutorName = None, spark_master: SparkMaster = None,
            search_trials: Annotated[int, typer.Option(
                "--search-trials", min=1, help="Trials per search of the warm_start component.")]
            = 4,

@@ -31,14 +31,17 @@ WarmStartChoice = enum.Enum("WarmStartChoice", {m.name: m.value for m in WarmSta
                                                 if m is not WarmStartMode.POINTS_HISTORY},
                             type=str)
 
-ExecutorName = Annotated[ExecutorChoice, typer.Option(
-    "--executor", help="Where trials run: local worker processes or Spark tasks.")]
+ExecutorName = Annotated[Optional[ExecutorChoice], typer.Option(
+    "--executor", help="Where trials run: local worker processes or Spark tasks (default: "
+                       "local; spark when --spark-master is given).", show_default=False)]
 WarmStart = Annotated[WarmStartChoice, typer.Option(
     "--warm-start", help="What the knowledge base contributes: auto (prior points, and prior "
                          "trials unless the dataset is far from all known ones), none, "
                          "points or history.")]
 SparkMaster = Annotated[Optional[str], typer.Option(
-    "--spark-master", help="Spark master URL (default local[*]).")]
+    "--spark-master", help="Spark master URL: spark://HOST:PORT (a standalone cluster, see "
+                           "'transfer-automl cluster'), local[N], yarn, k8s://...; implies "
+                           "--executor spark (default with --executor spark: local[*]).")]
 
 
 #: The loggers of the project's packages. They only log; the command line sets their level
@@ -70,12 +73,15 @@ def kb_arg(kb: Optional[str], no_kb: bool):
     return False if no_kb else kb
 
 
-def executor_arg(executor: ExecutorChoice | str, spark_master: Optional[str]) -> str:
-    """The ``executor`` argument of the library for --executor / --spark-master."""
+def executor_arg(executor: ExecutorChoice | str | None, spark_master: Optional[str]) -> str:
+    """The ``executor`` argument of the library for --executor / --spark-master (which
+    implies the Spark executor when --executor is not given)."""
     executor = getattr(executor, "value", executor)
+    if executor is None:
+        executor = "spark" if spark_master else "local"
     if spark_master and executor != "spark":
-        raise typer.BadParameter("--spark-master needs --executor spark",
-                                 param_hint="--spark-master")
+        raise typer.BadParameter("--spark-master runs trials on Spark: it does not go with "
+                                 "--executor local", param_hint="--spark-master")
     if executor == "spark" and spark_master:
         return spark_master
     return executor

@@ -9,7 +9,7 @@ __all__ = ["Event", "Executor", "TrialContext", "LocalExecutor", "SparkExecutor"
 
 #: Executor names; a string starting like a Spark master URL selects Spark on that master.
 EXECUTORS = ("local", "spark")
-_SPARK_MASTERS = ("spark://", "local[", "yarn", "k8s://", "mesos://")
+_SPARK_MASTERS = ("spark://", "local[", "local-cluster[", "yarn", "k8s://", "mesos://")
 
 
 def __getattr__(name: str):
@@ -21,9 +21,19 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def make_executor(executor: "str | Executor", n_parallel: int = 1) -> Executor:
+def make_executor(executor: "str | Executor", n_parallel: int = 1,
+                  spark_master: str | None = None) -> Executor:
     """``"local"`` (``n_parallel`` worker processes), ``"spark"`` (``local[*]``), a Spark
-    master URL, or an :class:`Executor` passed through."""
+    master URL, or an :class:`Executor` passed through; ``spark_master`` runs Spark on that
+    master (with ``executor`` left at ``"local"``, or ``"spark"``)."""
+    if spark_master is not None:
+        if not isinstance(spark_master, str) or not spark_master.startswith(_SPARK_MASTERS):
+            raise InputError(f"spark_master: expected a Spark master URL (spark://host:port, "
+                             f"local[n], yarn, k8s://...), got {spark_master!r}")
+        if executor not in ("local", "spark", spark_master):
+            raise InputError(f"spark_master={spark_master!r} runs trials on Spark: it does not "
+                             f"go with executor={executor!r}")
+        executor = spark_master
     if isinstance(executor, Executor):
         return executor
     if executor == "local":

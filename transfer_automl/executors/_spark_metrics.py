@@ -11,18 +11,38 @@ import dataclasses
 import hmac
 import json
 import logging
+import os
 import socket
 import socketserver
 import threading
 from collections.abc import Callable
 
-from transfer_automl.errors import TrialPruned
+from transfer_automl.errors import InputError, TrialPruned
 from transfer_automl.trial import EpochMetrics
 
 log = logging.getLogger(__name__)
 
-# Called with each arriving epoch; returns the reason to stop the trial, or None to go on.
-MetricsHandler = Callable[[EpochMetrics], "str | None"]
+# Called with each arriving epoch and the attempt that sent it, as (the executor's attempt,
+# Spark's attempt of that task), 0 where not said; returns the reason to stop the trial, or
+# None to go on.
+MetricsHandler = Callable[[EpochMetrics, "tuple[int, int]"], "str | None"]
+
+#: Environment variable fixing the driver's metrics port (for firewalls between nodes).
+PORT_VARIABLE = "TRANSFER_AUTOML_METRICS_PORT"
+
+
+def metrics_port(port: int | None = None) -> int:
+    """The port the metrics server listens on: ``port``, else ``$TRANSFER_AUTOML_METRICS_PORT``,
+    else 0 (any free port)."""
+    value = port if port is not None else os.environ.get(PORT_VARIABLE, "0")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if not 0 <= number <= 65535:
+        raise InputError(f"metrics port: expected an integer from 0 to 65535 "
+                         f"({PORT_VARIABLE} or metrics_port), got {value!r}")
+    return number
 
 _MAX_LINE = 64 * 1024
 
@@ -40,11 +60,12 @@ class _Handler(socketserver.StreamRequestHandler):
                     log.warning("metrics: dropped a connection with a wrong token")
                     return
                 metrics = EpochMetrics(**message["metrics"])
+                attempt = (int(message.get("attempt", 0)), int(message.get("task_attempt", 0)))
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 log.warning("metrics: dropped a malformed message (%s)", exc)
                 return
             try:
-                stop = server.on_metrics(metrics)
+                stop = server.on_metrics(metrics, attempt)
             except Exception:  # a bug in the handler must not hang the trial
                 log.exception("metrics handler failed")
                 stop = None
@@ -70,11 +91,15 @@ class MetricsServer:
         token: shared secret every message must carry.
         on_metrics: called on each epoch (from a server thread); returns a stop reason or None.
         bind_host: interface to listen on ("" = all, so executors on other machines reach it).
+        port: port to listen on (0: any free one).
     """
 
     def __init__(self, advertised_host: str, token: str, on_metrics: MetricsHandler,
-                 bind_host: str = "") -> None:
-        self._server = _Server((bind_host, 0), token, on_metrics)
+                 bind_host: str = "", port: int = 0) -> None:
+        try:
+            self._server = _Server((bind_host, port), token, on_metrics)
+        except OSError as exc:
+            raise InputError(f"metrics port {port}: cannot listen there ({exc})") from exc
         self.address = (advertised_host, self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="transfer-automl-metrics", daemon=True)
@@ -95,15 +120,20 @@ class SocketReporter:
     history still returns with the result), it just cannot be stopped early.
     """
 
-    def __init__(self, address: tuple[str, int], token: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, address: tuple[str, int], token: str, timeout_s: float = 30.0,
+                 attempt: int = 0, task_attempt: int = 0) -> None:
         self.address = tuple(address)
         self.token = token
+        self.attempt = attempt
+        self.task_attempt = task_attempt
         self.timeout_s = timeout_s
         self._sock: socket.socket | None = None
         self._file = None
 
     def __call__(self, metrics: EpochMetrics) -> None:
-        reply = self._exchange({"token": self.token, "metrics": dataclasses.asdict(metrics)})
+        reply = self._exchange({"token": self.token, "attempt": self.attempt,
+                                "task_attempt": self.task_attempt,
+                                "metrics": dataclasses.asdict(metrics)})
         if reply and reply.get("stop"):
             raise TrialPruned(str(reply["stop"]))
 

@@ -2,7 +2,7 @@
 
 Spark reuses Python workers between tasks (``spark.python.worker.reuse``), so a module-level
 cache keeps TensorFlow, the dataset and loaded backbones alive from one trial to the next in
-the same worker process. This module is imported on executors; it never imports pyspark.
+the same worker process. This module is imported on executors; it imports pyspark only to read the task's attempt.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class TaskArgs:
     metrics_address: tuple[str, int]
     token: str
     trial_fn: TrialFn | None = None
+    attempt: int = 0
 
 
 def run_partition(args: TaskArgs, rows: Iterable) -> Iterator[TrialResult]:
@@ -42,7 +43,8 @@ def run_partition(args: TaskArgs, rows: Iterable) -> Iterator[TrialResult]:
 
 def run_trial(args: TaskArgs) -> TrialResult:
     """Run one trial and return its result; only a dying process escapes."""
-    reporter = SocketReporter(args.metrics_address, args.token)
+    reporter = SocketReporter(args.metrics_address, args.token, attempt=args.attempt,
+                              task_attempt=_task_attempt())
     try:
         if args.trial_fn is not None:
             return call_trial(args.trial_fn, args.spec, args.context, reporter)
@@ -54,6 +56,18 @@ def run_trial(args: TaskArgs) -> TrialResult:
         return runner.run(args.spec, reporter)
     finally:
         reporter.close()
+
+
+def _task_attempt() -> int:
+    """Spark's attempt number of the running task: above 0 when Spark re-ran it, as it does
+    on its own when an executor is lost."""
+    try:
+        from pyspark import TaskContext
+
+        task = TaskContext.get()
+        return task.attemptNumber() if task is not None else 0
+    except ImportError:
+        return 0
 
 
 def _runner(context: TrialContext):

@@ -12,14 +12,13 @@ import logging
 import os
 import queue
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from transfer_automl.errors import InputError
-from transfer_automl.executors._spark_metrics import MetricsServer
+from transfer_automl.executors._spark_metrics import MetricsServer, metrics_port
 from transfer_automl.executors.spark_session import (default_conf, driver_host, failure_reason,
                                                       get_or_create, looks_lost)
 from transfer_automl.executors._spark_task import TaskArgs, run_partition
@@ -41,6 +40,7 @@ class _Trial:
     started: float
     attempt: int = 0
     last_epoch: int = 0
+    task_attempt: int = 0  # Spark's attempt number of the current job's task
     stop_reason: str | None = None
     done: bool = False
 
@@ -54,14 +54,17 @@ class SparkExecutor(Executor):
         n_slots: concurrent trials; None uses the context's default parallelism.
         spark_conf: extra Spark settings for a new session, applied over the executor's defaults.
         retries: extra attempts for a trial whose worker or executor was lost.
+        metrics_port: the driver's port for the trials' live metrics (executors must reach
+            it); None reads ``TRANSFER_AUTOML_METRICS_PORT``, else any free port.
         trial_fn: ``(spec, context, reporter) -> TrialResult`` run in the task instead of the
             real ``TrialRunner`` (for tests and custom objectives); must be picklable.
     """
 
     def __init__(self, spark_master: str = "local[*]", n_slots: int | None = None,
                  spark_conf: Mapping[str, str] | None = None, retries: int = 1,
-                 trial_fn: TrialFn | None = None) -> None:
+                 trial_fn: TrialFn | None = None, metrics_port: int | None = None) -> None:
         self.spark_master = spark_master
+        self.metrics_port = metrics_port
         self.requested_slots = n_slots
         self.spark_conf = spark_conf
         self.retries = retries
@@ -87,13 +90,13 @@ class SparkExecutor(Executor):
 
     def start(self, context: TrialContext) -> None:
         self._validate()
-        conf = {**default_conf(sys.executable), **dict(self.spark_conf or {})}
-        self.spark_, self.created_session_ = get_or_create(self.spark_master, conf,
-                                                           sys.executable)
+        self.spark_, self.created_session_ = get_or_create(
+            self.spark_master, self.spark_conf, defaults=default_conf())
         sc = self.spark_.sparkContext
         self.n_slots_ = self.requested_slots or max(1, sc.defaultParallelism)
         self._context = replace(context, threads=self._threads(sc, context))
-        self._server = MetricsServer(driver_host(sc), self._token, self._on_metrics)
+        self._server = MetricsServer(driver_host(sc), self._token, self._on_metrics,
+                                     port=metrics_port(self.metrics_port))
         log.info("Spark executor: master %s, %d slots, metrics at %s:%d", sc.master,
                  self.n_slots_, *self._server.address)
 
@@ -150,13 +153,14 @@ class SparkExecutor(Executor):
         sc = self.spark_.sparkContext
         # Set in this thread: with pinned threads, job groups are per (JVM) thread.
         sc.setJobGroup(trial.group, f"trial {trial.spec.trial_id}", interruptOnCancel=True)
-        task = functools.partial(run_partition, TaskArgs(
-            trial.spec, self._context, self._server.address, self._token, self.trial_fn))
         for attempt in range(1, self.retries + 2):
             with self._lock:
                 if trial.done:
                     return None
-                trial.attempt = attempt
+                trial.attempt, trial.task_attempt = attempt, 0
+            task = functools.partial(run_partition, TaskArgs(
+                trial.spec, self._context, self._server.address, self._token, self.trial_fn,
+                attempt))
             try:
                 return sc.parallelize([0], 1).mapPartitions(task).collect()[0]
             except Exception as exc:  # the job failed: its worker or executor died
@@ -185,12 +189,23 @@ class SparkExecutor(Executor):
         return TrialResult(trial.spec.trial_id, TrialState.FAILED, reason=reason,
                            seconds=time.monotonic() - trial.started)
 
-    def _on_metrics(self, metrics: EpochMetrics) -> str | None:
+    def _on_metrics(self, metrics: EpochMetrics, attempt: tuple[int, int]) -> str | None:
         """Called by the metrics server for each epoch; the answer says whether to stop."""
+        ours, spark_attempt = attempt
         with self._lock:
             trial = self._trials.get(metrics.trial_id)
             if trial is None or trial.done:
                 return "the trial is no longer running"
+            if (ours and ours != trial.attempt) or spark_attempt < trial.task_attempt:
+                # a task given up for lost whose process runs on (its executor lost touch
+                # with the cluster, say): its epochs are not the trial's any more
+                return "this attempt of the trial was superseded by a newer one"
+            if spark_attempt > trial.task_attempt:
+                # Spark re-ran the task itself (it does when an executor is lost, without
+                # counting it as the task's failure): the trial starts over elsewhere
+                trial.task_attempt = spark_attempt
+                log.warning("trial %s started over: Spark re-ran its task (attempt %d), its "
+                            "executor was lost", metrics.trial_id, spark_attempt + 1)
             # A retried attempt repeats epochs the driver has seen; pass on only new ones.
             if metrics.epoch > trial.last_epoch:
                 trial.last_epoch = metrics.epoch

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Iterator, Mapping
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ _LOST = re.compile(
 _CRASHED = re.compile(r"exited unexpectedly|crashed", re.IGNORECASE)
 
 
-def default_conf(python: str) -> dict[str, str]:
-    """Spark settings trials need; a user's ``spark_conf`` is applied on top of these."""
+def default_conf() -> dict[str, str]:
+    """Spark settings trials need. They fill in what the Spark configuration does not already
+    say (``spark-submit --conf``, ``spark-defaults.conf``); a user's ``spark_conf`` overrides
+    both."""
     return {
         "spark.ui.enabled": "false",
         # One job per trial: Spark's console bar would interleave with the search's own
@@ -31,13 +34,45 @@ def default_conf(python: str) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         # Workers (and the TrialRunner cached in them) survive from one task to the next.
         "spark.python.worker.reuse": "true",
-        "spark.pyspark.python": python,
-        "spark.pyspark.driver.python": python,
-        "spark.executorEnv.PYSPARK_PYTHON": python,
         # A crashed task is retried by the executor (``retries``), which knows it is a trial.
         "spark.task.maxFailures": "1",
         "spark.python.worker.faulthandler.enabled": "true",
     }
+
+
+#: Masters whose executors run on this machine, so they can run the driver's interpreter.
+_LOCAL_MASTER = re.compile(r"^local(-cluster)?(\[|$)")
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def runs_here(master: str) -> bool:
+    """Whether ``master`` runs its executors on this machine: ``local[...]``,
+    ``local-cluster[...]``, or a standalone master on a loopback address or this host."""
+    if _LOCAL_MASTER.match(master):
+        return True
+    if not master.startswith("spark://"):
+        return False  # yarn, k8s://, mesos://: executors are elsewhere
+    hosts = [h.rsplit(":", 1)[0] for h in master[len("spark://"):].split(",")]
+    here = {*_LOCAL_HOSTS, socket.gethostname(), socket.getfqdn()}
+    with contextlib.suppress(OSError):
+        here.add(socket.gethostbyname(socket.gethostname()))
+    return all(h in here for h in hosts)
+
+
+def executor_python(master: str, conf: Mapping[str, str] | None = None) -> str | None:
+    """The Python interpreter executors start their Python workers with.
+
+    pyspark takes it from the driver's ``PYSPARK_PYTHON`` when the context starts, and every
+    executor runs that path (or, when unset, ``python3`` from its own ``PATH``). In order:
+    ``spark.pyspark.python`` in ``conf``; ``PYSPARK_PYTHON`` in the environment (``spark-submit``
+    sets it from its ``--conf spark.pyspark.python``); the driver's own interpreter when the
+    executors run on this machine (:func:`runs_here`); else None, leaving Spark's default,
+    since the driver's path means nothing on another node.
+    """
+    chosen = (conf or {}).get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON")
+    if chosen:
+        return chosen
+    return sys.executable if runs_here(master) else None
 
 
 @contextlib.contextmanager
@@ -55,26 +90,51 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def get_or_create(master: str, conf: Mapping[str, str], python: str):
+def get_or_create(master: str | None, conf: Mapping[str, str] | None = None,
+                  defaults: Mapping[str, str] | None = None):
     """Return ``(session, created)``: the active session if there is one, else a new one.
 
+    Args:
+        master: the master URL; None takes the Spark configuration's (as under
+            ``spark-submit --master``).
+        conf: settings applied as given.
+        defaults: settings applied only where the Spark configuration (``spark-submit``,
+            ``spark-defaults.conf``) and ``conf`` say nothing.
+
     pyspark reads ``PYSPARK_PYTHON`` from the environment when the context starts, so it is set
-    for that moment only; the configuration carries it to executors.
+    for that moment only, to :func:`executor_python`'s choice.
     """
-    from pyspark import SparkContext
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
+    conf = dict(conf or {})
     # pyspark has no public "is a context running" query; this attribute is what it checks.
     existing = SparkContext._active_spark_context
     if existing is not None:
-        if existing.master != master:
+        if master and existing.master != master:
             log.warning("using the running Spark context (master %s), not %s",
                         existing.master, master)
         return SparkSession.builder.getOrCreate(), False
-    builder = SparkSession.builder.master(master).appName("transfer-automl")
+    # the JVM first (pyspark's own step of starting a context, a no-op under spark-submit):
+    # only a SparkConf made with it reads spark-submit's settings and spark-defaults.conf
+    SparkContext._ensure_initialized()
+    given = SparkConf()
+    master = master or given.get("spark.master", None) or "local[*]"
+    builder = SparkSession.builder.master(master).appName(
+        given.get("spark.app.name", None) or "transfer-automl")
+    for key, value in (defaults or {}).items():
+        # pyspark's launcher turns the console bar on for its "shell": not the user's choice
+        deferred = key != "spark.ui.showConsoleProgress" and given.contains(key)
+        if key not in conf and not deferred:
+            builder = builder.config(key, str(value))
     for key, value in conf.items():
         builder = builder.config(key, str(value))
-    with _environ(PYSPARK_PYTHON=python, PYSPARK_DRIVER_PYTHON=python):
+    python = executor_python(master, conf)
+    if python is None:
+        log.info("executors on %s start Python workers with their own python3 (set "
+                 "PYSPARK_PYTHON or spark.pyspark.python to choose another)", master)
+        return builder.getOrCreate(), True
+    with _environ(PYSPARK_PYTHON=python):
         return builder.getOrCreate(), True
 
 
