@@ -27,6 +27,14 @@ class TrialPruned(TrialError):
     """A trial was stopped early on purpose (by a pruner or a budget), not because it broke."""
 
 
+class TrialSuperseded(TrialPruned):
+    """Another attempt of the trial has taken over (its task was re-run elsewhere): this one
+    stops without writing its artifacts over the new attempt's."""
+
+    #: How the driver's stop reason starts when it means this.
+    PREFIX = "superseded: "
+
+
 class NonFiniteLoss(TrialError):
     """The training loss became NaN or infinite."""
 

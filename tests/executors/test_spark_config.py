@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from transfer_automl.errors import InputError
+from transfer_automl.errors import InputError, TrialSuperseded
 from transfer_automl.executors import LocalExecutor, make_executor
 from transfer_automl.executors._spark_metrics import MetricsServer, SocketReporter, metrics_port
 from transfer_automl.executors.spark import SparkExecutor, _Trial
@@ -91,7 +91,7 @@ def test_epochs_of_a_superseded_attempt_are_dropped_and_told_to_stop(caplog):
     assert executor._on_metrics(_epoch(1), (1, 1)) is None
     assert "started over" in caplog.text
     # the first task's process, still running somewhere, is told to stop
-    assert "superseded" in executor._on_metrics(_epoch(3), (1, 0))
+    assert executor._on_metrics(_epoch(3), (1, 0)).startswith(TrialSuperseded.PREFIX)
     # an attempt the executor did not start (here: a number it has not reached)
     assert "superseded" in executor._on_metrics(_epoch(3), (2, 1))
     events = executor.poll(0)
@@ -121,3 +121,14 @@ def test_command_line_spark_master_implies_the_spark_executor():
     assert executor_arg("spark", "local[2]") == "local[2]"
     with pytest.raises(typer.BadParameter, match="does not go with --executor local"):
         executor_arg("local", "spark://h:7077")
+
+
+def test_reporter_of_a_superseded_attempt_raises_superseded():
+    server = MetricsServer("127.0.0.1", "s", lambda m, a: f"{TrialSuperseded.PREFIX}newer one")
+    try:
+        reporter = SocketReporter(server.address, "s")
+        with pytest.raises(TrialSuperseded):
+            reporter(_epoch(1))
+        reporter.close()
+    finally:
+        server.close()

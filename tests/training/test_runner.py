@@ -1,5 +1,7 @@
 """TrialRunner in-process on a tiny dataset: each fidelity, the cache, failure handling."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -135,6 +137,19 @@ def test_pruned_by_reporter_keeps_best_epoch(runner):
     result = runner.run(_spec("p", epochs=5), reporter)
     assert result.state == TrialState.PRUNED and result.reason == "stopped by test"
     assert len(result.history) == 2 and result.artifact
+
+
+def test_superseded_attempt_writes_nothing(runner, tmp_path):
+    from transfer_automl.errors import TrialSuperseded
+
+    def reporter(metrics):
+        if metrics.epoch == 2:
+            raise TrialSuperseded(f"{TrialSuperseded.PREFIX}a newer attempt runs elsewhere")
+
+    result = runner.run(_spec("s", epochs=5), reporter)
+    assert result.state == TrialState.FAILED and "newer attempt" in result.reason
+    assert result.artifact is None
+    assert not (Path(runner.context.run_dir) / "trials" / "s").exists()
 
 
 def test_refit_trains_on_train_and_val_for_exactly_the_given_epochs(runner):

@@ -17,7 +17,7 @@ import socketserver
 import threading
 from collections.abc import Callable
 
-from transfer_automl.errors import InputError, TrialPruned
+from transfer_automl.errors import InputError, TrialPruned, TrialSuperseded
 from transfer_automl.trial import EpochMetrics
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,10 @@ class SocketReporter:
                                 "task_attempt": self.task_attempt,
                                 "metrics": dataclasses.asdict(metrics)})
         if reply and reply.get("stop"):
-            raise TrialPruned(str(reply["stop"]))
+            reason = str(reply["stop"])
+            if reason.startswith(TrialSuperseded.PREFIX):
+                raise TrialSuperseded(reason)
+            raise TrialPruned(reason)
 
     def _exchange(self, message: dict) -> dict | None:
         for attempt in range(2):  # reconnect once if the connection went stale

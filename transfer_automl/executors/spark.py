@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from transfer_automl.errors import InputError
+from transfer_automl.errors import InputError, TrialSuperseded
 from transfer_automl.executors._spark_metrics import MetricsServer, metrics_port
 from transfer_automl.executors.spark_session import (default_conf, driver_host, failure_reason,
                                                       get_or_create, looks_lost)
@@ -199,7 +199,7 @@ class SparkExecutor(Executor):
             if (ours and ours != trial.attempt) or spark_attempt < trial.task_attempt:
                 # a task given up for lost whose process runs on (its executor lost touch
                 # with the cluster, say): its epochs are not the trial's any more
-                return "this attempt of the trial was superseded by a newer one"
+                return f"{TrialSuperseded.PREFIX}a newer attempt of the trial runs elsewhere"
             if spark_attempt > trial.task_attempt:
                 # Spark re-ran the task itself (it does when an executor is lost, without
                 # counting it as the task's failure): the trial starts over elsewhere

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_automl.errors import NonFiniteLoss, TrialPruned
+from transfer_automl.errors import NonFiniteLoss, TrialPruned, TrialSuperseded
 from transfer_automl.space import exact_solvable, fidelity, fused_backbones
 from transfer_automl.training._loops import (Member, loop, loop_sequential, loop_stacked,
                                              solve_exact)
@@ -63,6 +63,9 @@ class TrialRunner:
             fit = _Fit(self, spec, reporter)
             fit.run()
             state, reason = TrialState.COMPLETE, ""
+        except TrialSuperseded as exc:  # the trial's files belong to the newer attempt
+            return TrialResult(spec.trial_id, TrialState.FAILED, reason=str(exc),
+                               seconds=time.monotonic() - start, fidelity=mode)
         except TrialPruned as exc:
             state, reason = TrialState.PRUNED, str(exc) or "stopped early"
         except NonFiniteLoss as exc:
