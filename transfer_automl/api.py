@@ -15,6 +15,7 @@ import numpy as np
 from transfer_automl import planning, quiet, seeding
 from transfer_automl.errors import InputError, SearchFailed
 from transfer_automl.executors import Executor, make_executor
+from transfer_automl.tuning import ControlInbox
 from transfer_automl.options import DataOptions, SearchOptions, TrackingOptions, load, saved
 from transfer_automl.paths import cache_dir as resolve_cache, default_cache_dir
 from transfer_automl.pruners import default_pruner
@@ -207,7 +208,7 @@ def _execute(plan: _Plan, ex: Executor, store, cache: Path,
     try:
         t0 = time.monotonic()
         after = run_search(study, ex, session.context, budget, trackers, pruner=pruner,
-                           finale=finale)
+                           finale=finale, controls=ControlInbox(plan.files.run_dir))
         timings["search_s"] = finale.started - t0
         timings["refit_s"] = time.monotonic() - finale.started
         result = _finish(session, plan.warm, finale.checkpoints(after), finale.ensemble,

@@ -25,6 +25,15 @@ STATE_COLOURS = {"complete": "#2e7d32", "pruned": "#f9a825", "failed": "#c62828"
                  "running": "#757575"}
 
 
+_SHORT = {"learning_rate": "lr", "weight_decay": "wd", "epochs_left": "epochs left"}
+
+
+def tunings(result: TrialResult) -> list[dict]:
+    """The live changes a trial applied, in order: ``epoch`` (the first epoch they held),
+    ``changes``, ``checkpoint`` (the weights just before), ``ignored``."""
+    return [t for t in (result.extra or {}).get("tunings", ()) if t.get("changes")]
+
+
 @dataclass
 class Node:
     """One box of the tree: the run, a knowledge-base source, or a trial."""
@@ -32,7 +41,7 @@ class Node:
     key: str
     label: str
     parent: str | None
-    kind: str  # "run" | "prior" | "trial"
+    kind: str  # "run" | "prior" | "trial" | "tuning" (a live change: a branch of its trial)
     state: str = ""
     children: list[str] = field(default_factory=list)
 
@@ -68,6 +77,16 @@ class RunHistory:
         for spec, _, _ in self.entries:  # children after all nodes exist (order-independent)
             node = nodes[spec.trial_id]
             nodes[node.parent].children.append(spec.trial_id)
+        for spec, result, _ in self.entries:
+            parent = spec.trial_id
+            for number, tuning in enumerate(tunings(result), start=1):
+                key = f"{spec.trial_id}@{number}"
+                changes = ", ".join(f"{_SHORT.get(k, k)}={v:g}"
+                                    for k, v in tuning["changes"].items())
+                nodes[key] = Node(key, f"{spec.trial_id} epoch {tuning['epoch']}\n{changes}",
+                                  parent, "tuning", result.state.value)
+                nodes[parent].children.append(key)
+                parent = key  # the next change branches from this one
         return nodes
 
     def best_so_far(self) -> list[tuple[int, float, float]]:
@@ -154,7 +173,7 @@ def draw_tree(history: RunHistory, out_dir: Path) -> list[Path]:
             ax.plot([x0, x1], [y0, y1], color="#9e9e9e", linewidth=1, zorder=1)
     for key, node in nodes.items():
         x, y = pos[key]
-        colour = {"run": "#1565c0", "prior": "#6a1b9a"}.get(
+        colour = {"run": "#1565c0", "prior": "#6a1b9a", "tuning": "#00838f"}.get(
             node.kind, STATE_COLOURS.get(node.state, "#757575"))
         ax.text(x, y, node.label, ha="center", va="center", fontsize=8, color="white",
                 zorder=2, bbox={"boxstyle": "round,pad=0.4", "facecolor": colour,

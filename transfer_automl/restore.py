@@ -4,6 +4,7 @@ Every finished trial keeps its best-epoch weights (``trials/<id>/weights.npz`` i
 directory) and its spec in the run's journal. :func:`restore` turns that back into a model;
 :func:`retune` continues training from it with changed optimizer settings, as a child trial
 that is journalled in the same run (and recorded in the knowledge base) with its parent.
+:func:`tune` changes a trial while its search runs (see :mod:`transfer_automl.tuning`).
 """
 
 from __future__ import annotations
@@ -70,11 +71,15 @@ class RestoredTrial:
 
 
 def restore(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = None,
-            cache_dir: str | os.PathLike | None = None) -> RestoredTrial:
+            cache_dir: str | os.PathLike | None = None,
+            before_tuning: int | None = None) -> RestoredTrial:
     """The trial ``trial_id`` of run ``run_id``, with its checkpoint.
 
+    ``before_tuning=n`` goes back to the trial's state just before its n-th live change (see
+    :func:`tune`): the weights at that epoch boundary, the configuration before the change.
+
     Raises:
-        InputError: the run or the trial does not exist.
+        InputError: the run, the trial or the change does not exist.
     """
     from transfer_automl.paths import cache_dir as resolve_cache
 
@@ -84,9 +89,79 @@ def restore(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = 
     entries, _ = files.journal()
     for spec, result in entries:
         if spec.trial_id == trial_id:
-            return RestoredTrial(run_id, spec, result, files, cache)
+            trial = RestoredTrial(run_id, spec, result, files, cache)
+            return trial if before_tuning is None else _before(trial, before_tuning)
     known = ", ".join(spec.trial_id for spec, _ in entries) or "none finished"
     raise InputError(f"run {run_id} has no finished trial {trial_id!r} (trials: {known})")
+
+
+def _before(trial: RestoredTrial, number: int) -> RestoredTrial:
+    """``trial`` as it was just before its ``number``-th live change."""
+    from transfer_automl.history import tunings
+
+    changes = tunings(trial.result)
+    if not isinstance(number, int) or not 1 <= number <= len(changes):
+        raise InputError(f"before_tuning: trial {trial.spec.trial_id} of run {trial.run_id} "
+                         f"had {len(changes)} live changes; expected 1 to {len(changes)}, "
+                         f"got {number!r}")
+    config = dict(trial.spec.config)
+    for earlier in changes[:number - 1]:  # the configuration in force just before
+        config.update({k: v for k, v in earlier["changes"].items() if k != "epochs_left"})
+    epoch = int(changes[number - 1]["epoch"]) - 1
+    history = tuple(m for m in trial.result.history if m.epoch <= epoch)
+    best = max(history, key=lambda m: m.val_accuracy, default=None)
+    result = replace(trial.result, artifact=changes[number - 1]["checkpoint"], history=history,
+                     score=history[-1].val_accuracy if history else None,
+                     best_epoch=history[-1].epoch if history else None,
+                     extra={**trial.result.extra, "before_tuning": number,
+                            "best_before": best.val_accuracy if best else None})
+    return replace(trial, spec=replace(trial.spec, config=config), result=result)
+
+
+def tune(run_id: str, trial_id: str, *, learning_rate: float | None = None,
+         momentum: float | None = None, weight_decay: float | None = None,
+         epochs_left: int | None = None, stop: bool = False,
+         runs_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+         wait_s: float = 60.0) -> dict[str, Any]:
+    """Change a trial of a search that is running now, from its next epoch boundary on.
+
+    The search (``fit_auto`` or ``resume`` in any process, a server job) takes the request
+    between polls of its executor and hands it to the trial, which saves its weights (see
+    ``restore(..., before_tuning=n)``), rebuilds its optimizers with the new settings (their
+    moment estimates restart; a cosine schedule restarts from the new learning rate over the
+    epochs left) and goes on; the change is recorded with the trial and shown as a branch of
+    its lineage (``transfer-automl history``). ``stop=True`` asks the trial to stop after its
+    current epoch instead, keeping its best epoch.
+
+    Args:
+        learning_rate, momentum, weight_decay: new optimizer settings (those the trial's
+            optimizer does not use are ignored, and the answer says so).
+        epochs_left: epochs to run from the change on.
+        wait_s: how long to wait for the trial to apply it.
+
+    Returns:
+        The search's answer: ``status`` ("applied", with ``epoch``, the first epoch under the
+        change; "sent" if it was still waiting for an epoch boundary after ``wait_s``;
+        "stopping"; "rejected" or "not applied", with the reason in ``detail``) and
+        ``request_id``.
+    """
+    from transfer_automl import tuning
+    from transfer_automl.paths import cache_dir as resolve_cache
+
+    runs = Path(runs_dir) if runs_dir is not None else resolve_cache(cache_dir) / "runs"
+    files = find_run(runs, run_id, "tune")
+    if (files.state() or {}).get("status") == "complete":
+        raise InputError(f"run {run_id} has finished: live changes go to trials of a running "
+                         f"search; 'transfer-automl restore RUN TRIAL --lr ...' retunes a "
+                         f"finished trial")
+    changes = {"learning_rate": learning_rate, "momentum": momentum,
+               "weight_decay": weight_decay, "epochs_left": epochs_left}
+    request_id = tuning.send(files.run_dir, trial_id, changes,
+                             stop="stopped by the user" if stop else None)
+    answer = tuning.wait_for_answer(files.run_dir, request_id, wait_s)
+    return answer or {"request_id": request_id, "status": "waiting",
+                      "detail": f"the search has not taken the request in {wait_s:g} s "
+                                f"(is run {run_id} still running?)", "epoch": None}
 
 
 def retune(run_id: str, trial_id: str, *, runs_dir: str | os.PathLike | None = None,

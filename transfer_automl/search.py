@@ -12,6 +12,7 @@ from transfer_automl.executors.base import Executor
 from transfer_automl.pruners.base import Pruner
 from transfer_automl.study import Study, TrialRecord
 from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, TrialSpec
+from transfer_automl.tuning import ControlInbox
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def run_search(study: Study, executor: Executor, context: TrialContext, budget: 
                on_event: Callback | None = None, poll_s: float = 0.5,
                pruner: Pruner | None = None,
                finale: Callable[[Study], Sequence[TrialSpec]] | None = None,
-               clock: Callable[[], float] = time.monotonic) -> dict[str, TrialResult]:
+               clock: Callable[[], float] = time.monotonic,
+               controls: ControlInbox | None = None) -> dict[str, TrialResult]:
     """Run trials until the trial budget is spent or time is up, then wait for the rest.
 
     Args:
@@ -83,11 +85,15 @@ def run_search(study: Study, executor: Executor, context: TrialContext, budget: 
         clock: seconds, the time every budget and timeout is read from. An executor that
             simulates its trials on a virtual clock (a replay of recorded trials) passes its
             own, so the same loop schedules them in simulated time.
+        controls: live-tuning requests for running trials (see :mod:`transfer_automl.tuning`),
+            taken between polls: changes go to the executor, stops to the trial as a
+            pruner's would; every request gets an answer.
 
     Returns:
         The results of the finale's trials, by trial id.
     """
-    return _Driver(study, executor, budget, on_event, pruner, clock).run(context, poll_s, finale)
+    return _Driver(study, executor, budget, on_event, pruner, clock, controls).run(
+        context, poll_s, finale)
 
 
 class _Driver:
@@ -95,10 +101,13 @@ class _Driver:
 
     def __init__(self, study: Study, executor: Executor, budget: Budget,
                  on_event: Callback | None, pruner: Pruner | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 controls: ControlInbox | None = None) -> None:
         self.study, self.executor, self.budget, self.pruner = study, executor, budget, pruner
         self.emit = on_event or (lambda event: None)
         self.stopping: dict[str, tuple[float, str]] = {}
+        self.controls = controls
+        self.sent: dict[str, list[str]] = {}  # trial id -> live-tuning requests not yet applied
         self.clock = clock
         self.start = clock()
 
@@ -118,6 +127,7 @@ class _Driver:
                 for event in self.executor.poll(poll_s):
                     self._route(event)
                 self._enforce()
+                self._take_controls()
             return self._run_after(list(finale(self.study)) if finale else [], poll_s)
         finally:
             self.executor.close()
@@ -159,12 +169,58 @@ class _Driver:
         costs = sorted(r.result.seconds for r in self.study.finished[-5:] if r.result)
         return min(60.0, costs[len(costs) // 2]) if costs else 0.0
 
+    def _take_controls(self) -> None:
+        """Forward live-tuning requests to their running trials and answer each."""
+        if self.controls is None:
+            return
+        running = {r.spec.trial_id for r in self.study.running}
+        for request in self.controls.take():
+            trial_id, answer = request.trial_id, self.controls.answer
+            if trial_id not in running:
+                record = self.study.trials.get(trial_id)
+                why = "it has finished" if record is not None else "the run has no such trial"
+                answer(request.request_id, "rejected", f"{trial_id} is not running: {why}")
+            elif request.stop:
+                if trial_id not in self.stopping:
+                    self._stop(trial_id, request.stop)
+                answer(request.request_id, "stopping",
+                       f"{trial_id} stops after its current epoch")
+            elif self.executor.tune(trial_id, request.changes):
+                self.sent.setdefault(trial_id, []).append(request.request_id)
+                answer(request.request_id, "sent",
+                       f"{trial_id} applies it at its next epoch boundary")
+            else:
+                answer(request.request_id, "rejected",
+                       f"the {type(self.executor).__name__} cannot change running trials")
+
+    def _answer_applied(self, event: EpochMetrics) -> None:
+        if self.controls is None or not self.sent.get(event.trial_id):
+            return
+        changes = {k: v for k, v in event.tuned.items() if k not in ("from_epoch", "ignored")}
+        ignored = event.tuned.get("ignored") or {}
+        note = "; ".join(f"{k} ignored: {why}" for k, why in ignored.items())
+        detail = ", ".join(f"{k}={v:g}" for k, v in changes.items())
+        start = event.tuned.get("from_epoch", event.epoch)
+        for request_id in self.sent.pop(event.trial_id):
+            self.controls.answer(request_id, "applied", f"{detail} from epoch {start}"
+                                 + (f" ({note})" if note else ""), start)
+
+    def _answer_unapplied(self, result: TrialResult) -> None:
+        if self.controls is None:
+            return
+        for request_id in self.sent.pop(result.trial_id, []):
+            self.controls.answer(request_id, "not applied",
+                                 f"{result.trial_id} ended ({result.state.value}) before an "
+                                 f"epoch boundary where it could apply the change")
+
     def _route(self, event) -> None:
         study = self.study
         if isinstance(event, EpochMetrics):
             record = study.trials.get(event.trial_id)
             if record is None or record.state.finished:
                 return
+            if event.tuned:
+                self._answer_applied(event)
             study.report(event)
             self._emit(EventKind.EPOCH, record)
             if self.pruner is not None and event.trial_id not in self.stopping:
@@ -172,6 +228,7 @@ class _Driver:
                 if reason:
                     self._stop(event.trial_id, reason)
         elif isinstance(event, TrialResult):
+            self._answer_unapplied(event)
             study.tell(event)
             self._emit(EventKind.FINISHED, study.trials[event.trial_id])
 

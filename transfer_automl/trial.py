@@ -58,7 +58,11 @@ class TrialSpec:
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """Metrics of one finished epoch, sent to the driver while the trial runs."""
+    """Metrics of one finished epoch, sent to the driver while the trial runs.
+
+    ``tuned``: the live changes (see :mod:`transfer_automl.tuning`) applied at the start of
+    this epoch, if any.
+    """
 
     trial_id: str
     epoch: int
@@ -67,6 +71,7 @@ class EpochMetrics:
     val_loss: float
     val_accuracy: float
     seconds: float
+    tuned: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -85,15 +85,15 @@ def test_epochs_of_a_superseded_attempt_are_dropped_and_told_to_stop(caplog):
     executor = SparkExecutor("local[2]")
     trial = _Trial(TrialSpec("t000", 0, {}, "default", 0), "group", 0.0, attempt=1)
     executor._trials["t000"] = trial
-    assert executor._on_metrics(_epoch(1), (1, 0)) is None
-    assert executor._on_metrics(_epoch(2), (1, 0)) is None
+    assert executor._on_metrics(_epoch(1), (1, 0))["stop"] is None
+    assert executor._on_metrics(_epoch(2), (1, 0))["stop"] is None
     # Spark re-ran the task after losing its executor: the trial starts over
-    assert executor._on_metrics(_epoch(1), (1, 1)) is None
+    assert executor._on_metrics(_epoch(1), (1, 1))["stop"] is None
     assert "started over" in caplog.text
     # the first task's process, still running somewhere, is told to stop
-    assert executor._on_metrics(_epoch(3), (1, 0)).startswith(TrialSuperseded.PREFIX)
+    assert executor._on_metrics(_epoch(3), (1, 0))["stop"].startswith(TrialSuperseded.PREFIX)
     # an attempt the executor did not start (here: a number it has not reached)
-    assert "superseded" in executor._on_metrics(_epoch(3), (2, 1))
+    assert "superseded" in executor._on_metrics(_epoch(3), (2, 1))["stop"]
     events = executor.poll(0)
     assert [e.epoch for e in events] == [1, 2]  # only new epochs reach the search
 
@@ -129,6 +129,33 @@ def test_reporter_of_a_superseded_attempt_raises_superseded():
         reporter = SocketReporter(server.address, "s")
         with pytest.raises(TrialSuperseded):
             reporter(_epoch(1))
+        reporter.close()
+    finally:
+        server.close()
+
+
+def test_live_changes_reach_the_trial_with_its_next_report_or_poll():
+    executor = SparkExecutor("local[2]")
+    executor._trials["t000"] = _Trial(TrialSpec("t000", 0, {}, "default", 0), "g", 0.0,
+                                      attempt=1)
+    assert executor.tune("t000", {"learning_rate": 1e-4})
+    assert not executor.tune("t999", {"learning_rate": 1e-4})
+    assert executor._on_metrics(_epoch(1), (1, 0)) == {"stop": None,
+                                                        "tune": {"learning_rate": 1e-4}}
+    assert executor._on_metrics(_epoch(2), (1, 0))["tune"] is None  # handed over once
+    executor.tune("t000", {"momentum": 0.8})
+    assert executor._on_poll("t000", (1, 0)) == {"tune": {"momentum": 0.8}}
+
+
+def test_socket_reporter_returns_changes_and_polls():
+    replies = {"t000": {"stop": None, "tune": {"epochs_left": 3}}}
+    server = MetricsServer("127.0.0.1", "s", lambda m, a: replies[m.trial_id],
+                           on_poll=lambda t, a: {"tune": {"learning_rate": 0.5}})
+    try:
+        reporter = SocketReporter(server.address, "s")
+        assert reporter.poll() is None  # no trial yet
+        assert reporter(_epoch(1)) == {"epochs_left": 3}
+        assert reporter.poll() == {"learning_rate": 0.5}
         reporter.close()
     finally:
         server.close()

@@ -22,7 +22,7 @@ from transfer_automl.cli.runs import runs_app
 from transfer_automl.cli.server import serve, token_app
 from transfer_automl.cli.ablation import ablate
 from transfer_automl.cli.benchmark import benchmark_app
-from transfer_automl.cli.tracking import history, restore
+from transfer_automl.cli.tracking import history, restore, tune
 from transfer_automl.errors import TransferAutoMLError
 from transfer_automl.export_tflite import QUANTIZATIONS
 
@@ -57,6 +57,7 @@ app.add_typer(cluster_app, name="cluster")
 app.command()(serve)
 app.command()(history)
 app.command()(restore)
+app.command()(tune)
 app.command()(ablate)
 console = display.console
 err = Console(stderr=True)

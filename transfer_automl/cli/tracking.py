@@ -37,6 +37,8 @@ def history(run_id: RunId, out: Annotated[Optional[Path], typer.Option(
             node = nodes[child]
             if node.kind == "prior":
                 label = f"[magenta]{node.label}[/]"
+            elif node.kind == "tuning":
+                label = f"[cyan]live change at {node.label.replace(chr(10), ': ')}[/]"
             else:
                 colour = colours.get(node.state, "white")
                 label = f"[{colour}]{node.label.replace(chr(10), '  ')}[/] {node.state}"
@@ -53,10 +55,49 @@ def history(run_id: RunId, out: Annotated[Optional[Path], typer.Option(
         console.print(f"wrote {path}")
 
 
+def tune(run_id: RunId,
+         trial_id: Annotated[str, typer.Argument(help="A running trial, e.g. t003.")],
+         learning_rate: Annotated[Optional[float], typer.Option(
+             "--lr", min=0.0, help="New learning rate (of the head; the unfrozen blocks keep "
+                                   "their multiplier).")] = None,
+         momentum: Annotated[Optional[float], typer.Option(
+             "--momentum", min=0.0, max=1.0, help="New SGD momentum.")] = None,
+         weight_decay: Annotated[Optional[float], typer.Option(
+             "--weight-decay", min=0.0, help="New weight decay (SGD, AdamW).")] = None,
+         epochs: Annotated[Optional[int], typer.Option(
+             "--epochs", min=1, help="Epochs to run from the change on.")] = None,
+         stop: Annotated[bool, typer.Option(
+             "--stop", help="Stop the trial after its current epoch (keeps its best epoch).")]
+         = False,
+         wait: Annotated[float, typer.Option(
+             "--wait", min=0.0, help="Seconds to wait for the trial to apply it.")] = 60.0,
+         cache_dir: CacheDir = None) -> None:
+    """Change a trial of a running search from its next epoch on (or stop it).
+
+    The change is applied at the trial's next epoch boundary, recorded with the trial and
+    shown as a branch of its lineage by 'transfer-automl history'; 'restore RUN TRIAL
+    --before-tuning N' goes back to the state before it.
+    """
+    from transfer_automl.restore import tune as tune_trial
+
+    if stop and any(v is not None for v in (learning_rate, momentum, weight_decay, epochs)):
+        raise typer.BadParameter("--stop does not go with changes", param_hint="--stop")
+    with console.status(f"sending the change to {trial_id} of run {run_id}"):
+        answer = tune_trial(run_id, trial_id, learning_rate=learning_rate, momentum=momentum,
+                            weight_decay=weight_decay, epochs_left=epochs, stop=stop,
+                            cache_dir=_cache(cache_dir), wait_s=wait)
+    console.print(f"{trial_id}: {answer['status']}: {answer['detail']}", highlight=False)
+    if answer["status"] in ("rejected", "not applied", "waiting"):
+        raise typer.Exit(1)
+
+
 def restore(run_id: RunId,
             trial_id: Annotated[str, typer.Argument(help="Trial to go back to, e.g. t003.")],
             export: Annotated[Optional[Path], typer.Option(
                 "--export", help="Write the trial's model here (SavedModel + labels).")] = None,
+            before_tuning: Annotated[Optional[int], typer.Option(
+                "--before-tuning", min=1, help="Go back to the state just before the trial's "
+                                               "N-th live change ('tune').")] = None,
             learning_rate: Annotated[Optional[float], typer.Option(
                 "--lr", help="Retune: continue training with this learning rate.")] = None,
             momentum: Annotated[Optional[float], typer.Option(
@@ -88,8 +129,9 @@ def restore(run_id: RunId,
                                  "weight_decay": weight_decay, "unfrozen_blocks": unfrozen_blocks,
                                  "optimizer": optimizer, "epochs": epochs}.items()
                if v is not None}
-    trial = restore_trial(run_id, trial_id, cache_dir=cache)
-    _show(trial, "restored")
+    trial = restore_trial(run_id, trial_id, cache_dir=cache, before_tuning=before_tuning)
+    _show(trial, "restored" if before_tuning is None
+          else f"restored as before live change {before_tuning}")
     if changes:
         if trial.spec.config["optimizer"] == "lbfgs" and "optimizer" not in changes:
             changes["optimizer"] = "adam"  # continuing an exact solution means gradient steps

@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 # Called with each arriving epoch and the attempt that sent it, as (the executor's attempt,
 # Spark's attempt of that task), 0 where not said; returns the reason to stop the trial, or
 # None to go on.
-MetricsHandler = Callable[[EpochMetrics, "tuple[int, int]"], "str | None"]
+# The answer may also be a dict {"stop": reason or None, "tune": changes or None}.
+MetricsHandler = Callable[[EpochMetrics, "tuple[int, int]"], "str | dict | None"]
+# Called when a trial asks for changes between reports (trial id, attempt); answers likewise.
+PollHandler = Callable[[str, "tuple[int, int]"], "str | dict | None"]
 
 #: Environment variable fixing the driver's metrics port (for firewalls between nodes).
 PORT_VARIABLE = "TRANSFER_AUTOML_METRICS_PORT"
@@ -59,17 +62,24 @@ class _Handler(socketserver.StreamRequestHandler):
                 if not hmac.compare_digest(str(message.get("token", "")), server.token):
                     log.warning("metrics: dropped a connection with a wrong token")
                     return
-                metrics = EpochMetrics(**message["metrics"])
                 attempt = (int(message.get("attempt", 0)), int(message.get("task_attempt", 0)))
+                if "poll" in message:
+                    trial_id, metrics = str(message["poll"]), None
+                else:
+                    metrics = EpochMetrics(**message["metrics"])
+                    trial_id = metrics.trial_id
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 log.warning("metrics: dropped a malformed message (%s)", exc)
                 return
             try:
-                stop = server.on_metrics(metrics, attempt)
+                reply = (server.on_metrics(metrics, attempt) if metrics is not None
+                         else server.on_poll(trial_id, attempt))
             except Exception:  # a bug in the handler must not hang the trial
                 log.exception("metrics handler failed")
-                stop = None
-            self.wfile.write(json.dumps({"stop": stop}).encode() + b"\n")
+                reply = None
+            if not isinstance(reply, dict):
+                reply = {"stop": reply}
+            self.wfile.write(json.dumps(reply).encode() + b"\n")
             self.wfile.flush()
 
 
@@ -77,9 +87,11 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, token: str, on_metrics: MetricsHandler) -> None:
+    def __init__(self, address, token: str, on_metrics: MetricsHandler,
+                 on_poll: PollHandler | None = None) -> None:
         self.token = token
         self.on_metrics = on_metrics
+        self.on_poll = on_poll or (lambda trial_id, attempt: None)
         super().__init__(address, _Handler)
 
 
@@ -92,12 +104,13 @@ class MetricsServer:
         on_metrics: called on each epoch (from a server thread); returns a stop reason or None.
         bind_host: interface to listen on ("" = all, so executors on other machines reach it).
         port: port to listen on (0: any free one).
+        on_poll: called when a trial asks for live changes without sending metrics.
     """
 
     def __init__(self, advertised_host: str, token: str, on_metrics: MetricsHandler,
-                 bind_host: str = "", port: int = 0) -> None:
+                 bind_host: str = "", port: int = 0, on_poll: PollHandler | None = None) -> None:
         try:
-            self._server = _Server((bind_host, port), token, on_metrics)
+            self._server = _Server((bind_host, port), token, on_metrics, on_poll)
         except OSError as exc:
             raise InputError(f"metrics port {port}: cannot listen there ({exc})") from exc
         self.address = (advertised_host, self._server.server_address[1])
@@ -126,11 +139,13 @@ class SocketReporter:
         self.token = token
         self.attempt = attempt
         self.task_attempt = task_attempt
+        self.trial_id: str | None = None
         self.timeout_s = timeout_s
         self._sock: socket.socket | None = None
         self._file = None
 
-    def __call__(self, metrics: EpochMetrics) -> None:
+    def __call__(self, metrics: EpochMetrics) -> dict | None:
+        self.trial_id = metrics.trial_id
         reply = self._exchange({"token": self.token, "attempt": self.attempt,
                                 "task_attempt": self.task_attempt,
                                 "metrics": dataclasses.asdict(metrics)})
@@ -139,6 +154,16 @@ class SocketReporter:
             if reason.startswith(TrialSuperseded.PREFIX):
                 raise TrialSuperseded(reason)
             raise TrialPruned(reason)
+        return (reply or {}).get("tune") or None
+
+    def poll(self) -> dict | None:
+        """Live changes waiting at the driver, asked for without sending metrics; a stop
+        waits for the next epoch's report."""
+        if self.trial_id is None:
+            return None
+        reply = self._exchange({"token": self.token, "attempt": self.attempt,
+                                "task_attempt": self.task_attempt, "poll": self.trial_id})
+        return (reply or {}).get("tune") or None
 
     def _exchange(self, message: dict) -> dict | None:
         for attempt in range(2):  # reconnect once if the connection went stale

@@ -45,6 +45,7 @@ def run_trial(args: TaskArgs) -> TrialResult:
     """Run one trial and return its result; only a dying process escapes."""
     reporter = SocketReporter(args.metrics_address, args.token, attempt=args.attempt,
                               task_attempt=_task_attempt())
+    reporter.trial_id = args.spec.trial_id
     try:
         if args.trial_fn is not None:
             return call_trial(args.trial_fn, args.spec, args.context, reporter)

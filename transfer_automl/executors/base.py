@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from transfer_automl.errors import TrialPruned
 from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, TrialSpec, TrialState
@@ -11,7 +12,10 @@ from transfer_automl.trial import EpochMetrics, TrialContext, TrialResult, Trial
 Event = EpochMetrics | TrialResult
 
 #: A custom trial: ``(spec, context, reporter) -> TrialResult``, where ``reporter(metrics)``
-#: sends one epoch's metrics and raises :class:`TrialPruned` once the driver says stop.
+#: sends one epoch's metrics, raises :class:`TrialPruned` once the driver says stop, and
+#: returns the live changes to apply from the next epoch (a mapping; None without any).
+#: ``reporter.poll()`` returns such changes without sending metrics (between the epochs of
+#: a trial that reports its epochs later, such as cross-validation folds in turn).
 #: Picklable (module-level), since it runs in a worker. The default is ``TrialRunner``.
 TrialFn = Callable[[TrialSpec, TrialContext, Callable[[EpochMetrics], None]], TrialResult]
 
@@ -65,6 +69,12 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def kill(self, trial_id: str, reason: str) -> None:
         """End a running trial now; a FAILED result with ``reason`` is reported."""
+
+    def tune(self, trial_id: str, changes: Mapping[str, Any]) -> bool:
+        """Pass live changes to a running trial, which applies them at its next epoch
+        boundary; False when this executor cannot (the default) or the trial is not
+        running."""
+        return False
 
     @abc.abstractmethod
     def close(self) -> None:

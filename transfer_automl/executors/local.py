@@ -157,6 +157,13 @@ class LocalExecutor(Executor):
             if w.trial is not None and w.trial.trial_id == trial_id:
                 w.control.put((trial_id, reason))
 
+    def tune(self, trial_id: str, changes) -> bool:
+        for w in self._workers:
+            if w.trial is not None and w.trial.trial_id == trial_id:
+                w.control.put((trial_id, {"tune": dict(changes)}))
+                return True
+        return False
+
     def kill(self, trial_id: str, reason: str) -> None:
         for i, w in enumerate(self._workers):
             if w.trial is not None and w.trial.trial_id == trial_id:

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from transfer_automl.errors import InputError, TrialSuperseded
 from transfer_automl.executors._spark_metrics import MetricsServer, metrics_port
@@ -41,6 +41,7 @@ class _Trial:
     attempt: int = 0
     last_epoch: int = 0
     task_attempt: int = 0  # Spark's attempt number of the current job's task
+    tune: dict = field(default_factory=dict)  # live changes not yet handed to the trial
     stop_reason: str | None = None
     done: bool = False
 
@@ -96,7 +97,8 @@ class SparkExecutor(Executor):
         self.n_slots_ = self.requested_slots or max(1, sc.defaultParallelism)
         self._context = replace(context, threads=self._threads(sc, context))
         self._server = MetricsServer(driver_host(sc), self._token, self._on_metrics,
-                                     port=metrics_port(self.metrics_port))
+                                     port=metrics_port(self.metrics_port),
+                                     on_poll=self._on_poll)
         log.info("Spark executor: master %s, %d slots, metrics at %s:%d", sc.master,
                  self.n_slots_, *self._server.address)
 
@@ -189,28 +191,54 @@ class SparkExecutor(Executor):
         return TrialResult(trial.spec.trial_id, TrialState.FAILED, reason=reason,
                            seconds=time.monotonic() - trial.started)
 
-    def _on_metrics(self, metrics: EpochMetrics, attempt: tuple[int, int]) -> str | None:
-        """Called by the metrics server for each epoch; the answer says whether to stop."""
+    def _current(self, trial_id: str, attempt: tuple[int, int]) -> tuple[_Trial | None, str]:
+        """The running trial a message is from, or None and why it should stop."""
         ours, spark_attempt = attempt
+        trial = self._trials.get(trial_id)
+        if trial is None or trial.done:
+            return None, "the trial is no longer running"
+        if (ours and ours != trial.attempt) or spark_attempt < trial.task_attempt:
+            # a task given up for lost whose process runs on (its executor lost touch
+            # with the cluster, say): its epochs are not the trial's any more
+            return None, f"{TrialSuperseded.PREFIX}a newer attempt of the trial runs elsewhere"
+        if spark_attempt > trial.task_attempt:
+            # Spark re-ran the task itself (it does when an executor is lost, without
+            # counting it as the task's failure): the trial starts over elsewhere
+            trial.task_attempt = spark_attempt
+            log.warning("trial %s started over: Spark re-ran its task (attempt %d), its "
+                        "executor was lost", trial_id, spark_attempt + 1)
+        return trial, ""
+
+    def _on_metrics(self, metrics: EpochMetrics, attempt: tuple[int, int]) -> dict:
+        """Called by the metrics server for each epoch; the answer says whether to stop and
+        carries the live changes waiting for the trial."""
         with self._lock:
-            trial = self._trials.get(metrics.trial_id)
-            if trial is None or trial.done:
-                return "the trial is no longer running"
-            if (ours and ours != trial.attempt) or spark_attempt < trial.task_attempt:
-                # a task given up for lost whose process runs on (its executor lost touch
-                # with the cluster, say): its epochs are not the trial's any more
-                return f"{TrialSuperseded.PREFIX}a newer attempt of the trial runs elsewhere"
-            if spark_attempt > trial.task_attempt:
-                # Spark re-ran the task itself (it does when an executor is lost, without
-                # counting it as the task's failure): the trial starts over elsewhere
-                trial.task_attempt = spark_attempt
-                log.warning("trial %s started over: Spark re-ran its task (attempt %d), its "
-                            "executor was lost", metrics.trial_id, spark_attempt + 1)
+            trial, why = self._current(metrics.trial_id, attempt)
+            if trial is None:
+                return {"stop": why}
             # A retried attempt repeats epochs the driver has seen; pass on only new ones.
             if metrics.epoch > trial.last_epoch:
                 trial.last_epoch = metrics.epoch
                 self._events.put(metrics)
-            return trial.stop_reason
+            tune, trial.tune = trial.tune, {}
+            return {"stop": trial.stop_reason, "tune": tune or None}
+
+    def _on_poll(self, trial_id: str, attempt: tuple[int, int]) -> dict:
+        """A trial asks for live changes between its reports."""
+        with self._lock:
+            trial, _ = self._current(trial_id, attempt)
+            if trial is None:
+                return {}  # a stop is answered with the next report
+            tune, trial.tune = trial.tune, {}
+            return {"tune": tune or None}
+
+    def tune(self, trial_id: str, changes) -> bool:
+        with self._lock:
+            trial = self._trials.get(trial_id)
+            if trial is None or trial.done:
+                return False
+            trial.tune.update(changes)
+            return True
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from transfer_automl.errors import NonFiniteLoss
+from transfer_automl.training import _tuning
 from transfer_automl.trial import EpochMetrics
 
 
@@ -78,10 +79,13 @@ def _steps(member: Member, config, n_classes: int, epochs: int = 0):
 
 
 def loop(fit, members: list[Member], n_classes: int) -> None:
-    """Train every member one epoch at a time; report the members' mean metrics per epoch."""
-    epochs = fit.spec.refit_epochs or fit.config["epochs"]
-    steps = [_steps(m, fit.config, n_classes, epochs) for m in members]
-    for epoch in range(1, epochs + 1):
+    """Train every member one epoch at a time; report the members' mean metrics per epoch,
+    and apply live changes at each epoch boundary."""
+    total = fit.spec.refit_epochs or fit.config["epochs"]
+    steps = [_steps(m, fit.config, n_classes, total) for m in members]
+    epoch = 0
+    while epoch < total:
+        epoch += 1
         t0 = time.monotonic()
         stats, probs = [], []
         for m, (train_step, eval_step) in zip(members, steps):
@@ -91,7 +95,13 @@ def loop(fit, members: list[Member], n_classes: int) -> None:
             probs.append(prob)
         loss, acc, val_loss, val_acc = (float(v) for v in np.mean(stats, axis=0))
         fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
-                                  time.monotonic() - t0), lambda: heldout(members, probs))
+                                  time.monotonic() - t0, fit.tuned()),
+                     lambda: heldout(members, probs))
+        changes = _tuning.take(fit, epoch)
+        if changes:
+            total = _tuning.total_epochs(total, epoch, changes)
+            if _tuning.rebuilds(changes):
+                steps = [_steps(m, fit.config, n_classes, total - epoch) for m in members]
 
 
 def loop_sequential(fit, members: list[Member], n_classes: int, restore) -> None:
@@ -102,12 +112,23 @@ def loop_sequential(fit, members: list[Member], n_classes: int, restore) -> None
     pretrained weights, never from another fold's.
     """
     epochs = fit.spec.refit_epochs or fit.config["epochs"]
+    base = dict(fit.config)
+    # live changes hold from their epoch on in the fold training when they came and in the
+    # folds after it: {first epoch: (fold, changes)}
+    later: dict[int, tuple[int, dict]] = {}
     curves, probs = [], []  # probs[fold][epoch]: that fold's held-out probabilities
-    for member in members:
+    for index, member in enumerate(members):
         restore()
-        train_step, eval_step = _steps(member, fit.config, n_classes, epochs)
+        config, total = dict(base), epochs
+        train_step, eval_step = _steps(member, config, n_classes, total)
         rows, fold_probs = [], []
-        for _ in range(epochs):
+        while len(rows) < total:
+            epoch = len(rows) + 1
+            if epoch in later and later[epoch][0] < index:
+                changes = later[epoch][1]
+                config = {**config, **{k: v for k, v in changes.items() if k != "epochs_left"}}
+                total = _tuning.total_epochs(total, epoch - 1, changes)
+                train_step, eval_step = _steps(member, config, n_classes, total - epoch + 1)
             t0 = time.monotonic()
             train = _run_epoch(train_step, member.train)
             val_loss, val_acc, prob = _run_epoch(eval_step, member.val, keep=True)
@@ -116,13 +137,26 @@ def loop_sequential(fit, members: list[Member], n_classes: int, restore) -> None
                 raise NonFiniteLoss(f"non-finite loss at epoch {len(rows) + 1} (loss={row[0]})")
             rows.append((*row, time.monotonic() - t0))
             fold_probs.append(prob)
+            fit.poll_changes()
+            changes = _tuning.take(fit, epoch, member.trainable)
+            if changes:
+                later[epoch + 1] = (index, changes)
+                config = dict(fit.config)
+                total = _tuning.total_epochs(total, epoch, changes)
+                if _tuning.rebuilds(changes):
+                    train_step, eval_step = _steps(member, config, n_classes, total - epoch)
         curves.append(rows)
         probs.append(fold_probs)
-    for epoch, values in enumerate(np.mean(curves, axis=0), start=1):
+    # a change of the epoch count leaves folds of different lengths: report the epochs all
+    # of them ran
+    common = min(len(c) for c in curves)
+    tuned = {e: {**c, "from_epoch": e} for e, (_, c) in later.items()}
+    for epoch, values in enumerate(np.mean([c[:common] for c in curves], axis=0), start=1):
         loss, acc, val_loss, val_acc, seconds = (float(v) for v in values)
         fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, loss, acc, val_loss, val_acc,
-                                  seconds * len(members)),
+                                  seconds * len(members), tuned.get(epoch)),
                      lambda e=epoch: heldout(members, [p[e - 1] for p in probs]))
+    fit.tuned_next = None
 
 
 def solve_exact(fit, members: list[Member], arrays, n_classes: int) -> None:
@@ -164,7 +198,6 @@ def loop_stacked(fit, members: list[Member], data, n_classes: int) -> None:
     config = fit.config
     heads = [m.trainable for m in members]
     variables = [v for h in heads for v in h.trainable_variables]
-    optimizer = build_optimizer(config)  # per-variable state: one optimizer serves every head
     loss_fn = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=config["label_smoothing"])
     folds = [(tf.constant(xt, tf.float32), tf.constant(yt, tf.int64),
@@ -184,15 +217,19 @@ def loop_stacked(fit, members: list[Member], data, n_classes: int) -> None:
     signature = [[(tf.TensorSpec((None, *width), tf.float32), tf.TensorSpec((None,), tf.int64))
                   for _ in heads]]
 
-    @tf.function(input_signature=signature)
-    def train_step(batches):
-        with tf.GradientTape() as tape:
-            outs = [scored(h, x, y, True) for h, (x, y) in zip(heads, batches)]
-            total = tf.add_n([loss + (tf.add_n(h.losses) if h.losses else 0.0)
-                              for h, (loss, _, _) in zip(heads, outs)])
-        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-        return [(loss * tf.cast(tf.shape(y)[0], tf.float32), hits)
-                for (loss, hits, _), (_, y) in zip(outs, batches)]
+    def trainer(optimizer):  # per-variable state: one optimizer serves every head
+        @tf.function(input_signature=signature)
+        def train_step(batches):
+            with tf.GradientTape() as tape:
+                outs = [scored(h, x, y, True) for h, (x, y) in zip(heads, batches)]
+                total = tf.add_n([loss + (tf.add_n(h.losses) if h.losses else 0.0)
+                                  for h, (loss, _, _) in zip(heads, outs)])
+            optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+            return [(loss * tf.cast(tf.shape(y)[0], tf.float32), hits)
+                    for (loss, hits, _), (_, y) in zip(outs, batches)]
+        return train_step
+
+    train_step = trainer(build_optimizer(config))
 
     @tf.function(input_signature=signature)
     def eval_step(batches):
@@ -200,7 +237,9 @@ def loop_stacked(fit, members: list[Member], data, n_classes: int) -> None:
                 for loss, hits, logits in (scored(h, x, y, False) for h, (x, y)
                                            in zip(heads, batches))]
 
-    for epoch in range(1, (fit.spec.refit_epochs or config["epochs"]) + 1):
+    total, epoch = fit.spec.refit_epochs or config["epochs"], 0
+    while epoch < total:
+        epoch += 1
         t0 = time.monotonic()
         order = [np.array_split(rng.permutation(len(a[1])), n_steps)
                  for rng, a in zip(rngs, data.arrays)]
@@ -216,8 +255,14 @@ def loop_stacked(fit, members: list[Member], data, n_classes: int) -> None:
         loss, acc = train.mean(axis=0)
         val_loss, val_acc = val.mean(axis=0)
         fit.on_epoch(EpochMetrics(fit.spec.trial_id, epoch, float(loss), float(acc),
-                                  float(val_loss), float(val_acc), time.monotonic() - t0),
+                                  float(val_loss), float(val_acc), time.monotonic() - t0,
+                                  fit.tuned()),
                      lambda out=evaluated: heldout(members, [p.numpy() for _, _, p in out]))
+        changes = _tuning.take(fit, epoch)
+        if changes:
+            total = _tuning.total_epochs(total, epoch, changes)
+            if _tuning.rebuilds(changes):
+                train_step = trainer(build_optimizer(fit.config))
 
 
 def _run_epoch(step, dataset, keep: bool = False):

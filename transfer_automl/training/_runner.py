@@ -119,6 +119,8 @@ class _Fit:
         self.extra: dict[str, float] = {}
         self.trainable = None
         self.heldout: tuple[np.ndarray, np.ndarray] | None = None
+        self.pending: dict = {}  # live changes received, applied at the next epoch boundary
+        self.tuned_next: dict | None = None  # applied changes the next epoch's report carries
 
     def run(self) -> None:
         import tf_keras as keras
@@ -211,7 +213,21 @@ class _Fit:
             self.best_weights = self.trainable.get_weights()
             if heldout is not None and not refit:
                 self.heldout = heldout()
-        self.reporter(metrics)
+        changes = self.reporter(metrics)
+        if changes:
+            self.pending.update(changes)
+
+    def poll_changes(self) -> None:
+        """Ask for live changes between reports (a reporter without ``poll`` has none)."""
+        poll = getattr(self.reporter, "poll", None)
+        changes = poll() if poll is not None else None
+        if changes:
+            self.pending.update(changes)
+
+    def tuned(self) -> dict | None:
+        """The live changes applied since the last report (for the next report), once."""
+        tuned, self.tuned_next = self.tuned_next, None
+        return tuned
 
     def save_best(self) -> str | None:
         if self.best_weights is None:
