@@ -14,6 +14,7 @@ class FakeExecutor(Executor):
         self.running, self.stopped, self.closed = {}, {}, False
         self.killed = []  # results of killed trials, reported by the next poll
         self.max_seen = 0
+        self.tunes = {}  # live changes, carried by the trial's next epoch
 
     @property
     def n_slots(self):
@@ -37,8 +38,10 @@ class FakeExecutor(Executor):
                 continue
             epoch += 1
             acc = 1.0 - abs(spec.config["lr"] - 0.01) - 0.1 / epoch
+            tuned = self.tunes.pop(trial_id, None)
             events.append(EpochMetrics(trial_id, epoch, 1 - acc, acc, 1 - acc, acc,
-                                       self.epoch_s))
+                                       self.epoch_s,
+                                       {**tuned, "from_epoch": epoch} if tuned else None))
             self.running[trial_id][1] = epoch
             if trial_id in self.stopped or epoch == spec.config["epochs"]:
                 state = TrialState.PRUNED if trial_id in self.stopped else TrialState.COMPLETE
@@ -48,6 +51,12 @@ class FakeExecutor(Executor):
                                           seconds=epoch * self.epoch_s))
                 del self.running[trial_id]
         return events
+
+    def tune(self, trial_id, changes):
+        if trial_id not in self.running:
+            return False
+        self.tunes.setdefault(trial_id, {}).update(changes)
+        return True
 
     def stop(self, trial_id, reason):
         self.stopped[trial_id] = reason

@@ -83,7 +83,8 @@ def send(run_dir: str | os.PathLike, trial_id: str, changes: Mapping[str, Any] |
                          "epochs left, or a stop")
     folder = Path(run_dir) / CONTROL_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    request_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+    # sorts in the order sent (nanoseconds), and two senders never collide (the random part)
+    request_id = f"{time.time_ns():020d}-{secrets.token_hex(3)}"
     data = {"request_id": request_id, "trial_id": trial_id, "changes": checked,
             "stop": stop or None, "sent": time.time()}
     tmp = folder / f".{request_id}.tmp"
