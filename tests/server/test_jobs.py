@@ -92,6 +92,18 @@ def test_cancel_ends_the_worker_and_its_processes(dataset, alice):
     wait_for(alice, job["id"], lambda j: j["status"] == "running" and
                        j["progress"].get("n_running"), what="running trial", timeout=180)
     assert alice.get(f"/api/jobs/{job['id']}/model").status_code == 409  # no model yet
+    # a live change of the running trial reaches its search (which may already have moved
+    # on to the next trial: then it says so)
+    running = [r["trial"] for r in alice.get(f"/api/jobs/{job['id']}").json()["progress"]
+               ["trials"] if r["status"] == "running"]
+    tuned = alice.post(f"/api/jobs/{job['id']}/trials/{running[0]}/tune",
+                       json={"learning_rate": 0.001, "epochs_left": 2})
+    assert tuned.status_code == 200, tuned.text
+    assert tuned.json()["status"] in ("sent", "applied", "rejected"), tuned.json()
+    assert running[0] in tuned.json()["detail"] or tuned.json()["status"] == "applied"
+    bad = alice.post(f"/api/jobs/{job['id']}/trials/{running[0]}/tune",
+                     json={"learning_rate": 0.001, "stop": True})
+    assert bad.status_code == 422
     worker = _worker_pid(job["id"])
     response = alice.post(f"/api/jobs/{job['id']}/cancel")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
@@ -107,6 +119,8 @@ def test_cancel_ends_the_worker_and_its_processes(dataset, alice):
     assert alice.get(f"/api/jobs/{job['id']}").json()["status"] == "cancelled"
     again = alice.post(f"/api/jobs/{job['id']}/cancel").json()
     assert again["status"] == "cancelled"
+    late = alice.post(f"/api/jobs/{job['id']}/trials/t000/tune", json={"stop": True})
+    assert late.status_code == 409 and "not running" in late.json()["detail"]
 
 
 def _worker_pid(job_id: str) -> int:

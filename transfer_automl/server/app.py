@@ -35,9 +35,9 @@ from transfer_automl.server.files import DIR_MODE, UMASK, tighten
 from transfer_automl.server.guard import BodyGuard, QuotaGuard, check_job
 from transfer_automl.server.jobs import JobManager
 from transfer_automl.server.redact import PathHider, server_paths
-from transfer_automl.server.schemas import JobRequest
+from transfer_automl.server.schemas import JobRequest, TuneBody
 from transfer_automl.server.store import ACTIVE, ServerStore
-from transfer_automl.errors import UploadError
+from transfer_automl.errors import InputError, UploadError
 from transfer_automl.server.uploads import receive_upload
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,32 @@ def _add_routes(app: FastAPI, config: ServerConfig, store: ServerStore,
             raise HTTPException(409, f"job {job_id} has no model yet (status {job['status']})")
         return FileResponse(path, media_type="application/zip",
                             filename=f"model-{job_id}.zip")
+
+    @app.post("/api/jobs/{job_id}/trials/{trial_id}/tune", tags=["jobs"])
+    def tune_trial(job_id: str, trial_id: str, body: TuneBody, user: User) -> dict[str, Any]:
+        """Change a running trial of a running job from its next epoch on (learning rate,
+        momentum, weight decay, epochs left), or stop it. Answers once the search has taken
+        the request (status ``sent``, then ``applied`` with the epoch; or ``rejected``,
+        ``stopping``) or after 10 s (``waiting``)."""
+        from transfer_automl import tuning
+
+        job = own_job(job_id, user)
+        if job["status"] != "running" or not job.get("run_id"):
+            raise HTTPException(409, f"job {job_id} is not running a search now "
+                                     f"(status {job['status']})")
+        changes = body.model_dump(exclude={"stop"}, exclude_none=True)
+        if body.stop and changes:
+            raise HTTPException(422, "stop does not go with changes")
+        run_dir = config.job_dir(job_id) / "runs" / job["run_id"]
+        try:
+            request_id = tuning.send(run_dir, trial_id, changes,
+                                     stop="stopped from the job page" if body.stop else None)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from None
+        answer = tuning.wait_for_answer(run_dir, request_id, 10.0,
+                                        until=("sent", "applied", "rejected", "stopping"))
+        return answer or {"request_id": request_id, "status": "waiting", "epoch": None,
+                          "detail": "the search has not taken the request yet"}
 
     @app.post("/api/jobs/{job_id}/cancel", tags=["jobs"])
     def cancel(job_id: str, user: User) -> dict[str, Any]:

@@ -37,3 +37,16 @@ class JobRequest(BaseModel):
         """The complete fit parameters of the job."""
         given = self.model_dump(exclude={"dataset_id", "use_kb"}, exclude_none=True)
         return {**asdict(defaults), **given, "use_kb": self.use_kb}
+
+
+class TuneBody(BaseModel):
+    """A live change of a running trial, applied at its next epoch boundary (or a stop)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: Optional[float] = Field(None, gt=0, le=10, description="new learning rate")
+    momentum: Optional[float] = Field(None, ge=0, lt=1, description="new SGD momentum")
+    weight_decay: Optional[float] = Field(None, ge=0, le=1, description="new weight decay")
+    epochs_left: Optional[int] = Field(None, ge=1, le=1000,
+                                       description="epochs to run from the change on")
+    stop: bool = Field(False, description="stop the trial after its current epoch instead")

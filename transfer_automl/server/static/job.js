@@ -63,6 +63,24 @@ function renderTrials(rows) {
   }
 }
 
+// The live-change control lists the running trials; a choice survives updates while it runs.
+function renderTune(running) {
+  const select = $("tune-trial"), chosen = select.value;
+  $("tune-form").hidden = running.length === 0;
+  select.replaceChildren(...running.map((r) => el("option", { value: r.trial }, r.trial)));
+  if (running.some((r) => r.trial === chosen)) select.value = chosen;
+}
+
+async function sendTune(body) {
+  const trial = $("tune-trial").value;
+  if (!shown || !trial) return;
+  $("tune-answer").textContent = "sending…";
+  try {
+    const answer = await (await postJSON(`/api/jobs/${shown.id}/trials/${trial}/tune`, body)).json();
+    $("tune-answer").textContent = `${trial}: ${answer.status}: ${answer.detail}`;
+  } catch (e) { $("tune-answer").textContent = "Live change failed: " + e.message; }
+}
+
 function renderTime(job) {
   const p = job.progress || {}, r = job.result || {};
   let text;
@@ -136,6 +154,7 @@ function renderJob(job) {
   $("cancel-btn").disabled = !["queued", "running"].includes(job.status);
   const rows = (result ? result.leaderboard : p.trials) || [];
   const trials = rows.filter((r) => r.trial !== "ensemble");
+  renderTune(job.status === "running" ? (p.trials || []).filter((r) => r.status === "running") : []);
   drawBest($("chart"), p.curve || [], (p.trials || []).filter((r) => r.status === "running"));
   drawCurves($("curves"), p.epoch_curves || [], p.best_trial);
   renderTrials(rows);
@@ -196,6 +215,16 @@ $("download-btn").addEventListener("click", async () => {
     a.remove();
   } catch (e) { showError("Download failed: " + e.message); }
 });
+
+$("tune-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const body = {};
+  if ($("tune-lr").value) body.learning_rate = Number($("tune-lr").value);
+  if ($("tune-epochs").value) body.epochs_left = Number($("tune-epochs").value);
+  if (Object.keys(body).length === 0) { $("tune-answer").textContent = "Give a learning rate or epochs left."; return; }
+  sendTune(body);
+});
+$("tune-stop-btn").addEventListener("click", () => sendTune({ stop: true }));
 
 $("cancel-btn").addEventListener("click", async () => {
   if (!shown) return; // the job is still loading
