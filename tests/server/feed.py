@@ -99,14 +99,14 @@ class FakeSearch:
 
 
 def running_job(store, job_id: str, owner: str, dataset_id: str,
-                params: dict[str, Any]) -> None:
+                params: dict[str, Any], run_id: str | None = None) -> None:
     """A job row that is already ``running``, so the job manager never starts a worker for it
     (it starts only queued jobs), and the test writes its progress instead."""
     engine = make_engine(store.url).execution_options(kb_write=True)
     try:
         with Session(engine) as s, s.begin():
             s.add(JobRow(id=job_id, owner=owner, dataset_id=dataset_id, params=params,
-                         status="running", run_id=None, attempts=1, pid=None, error="",
+                         status="running", run_id=run_id, attempts=1, pid=None, error="",
                          progress={}, result=None, created=now(), started=now(),
                          finished=None))
     finally:

@@ -176,3 +176,53 @@ def shows(job_id: str) -> str:
 def attr_js(selector: str, name: str) -> str:
     return (f"(document.querySelector({json.dumps(selector)}) || {{getAttribute: () => null}})"
             f".getAttribute({json.dumps(name)})")
+
+
+def test_a_running_trial_is_retuned_from_the_job_page(job_server, store, browser):
+    """The live-change control sends the change through the API into the run's control
+    folder; a stand-in for the search's driver answers it, and the page shows the answer."""
+    import threading
+
+    from transfer_automl import tuning
+
+    token = create_token(job_server.data_dir, "frank")
+    dataset = store.add_dataset(new_id(), "frank", "flowers", "folder", "datasets/none", REPORT)
+    job_id, run_id = new_id(), "20261202-000000-abcdef"
+    running_job(store, job_id, "frank", dataset["id"], {"max_trials": 4, "use_kb": False},
+                run_id=run_id)
+    run_dir = job_server.data_dir / "jobs" / job_id / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    search = FakeSearch(lambda snap: store.update_job(job_id, progress=snap), max_trials=4)
+    taken, done = [], threading.Event()
+
+    def driver():  # what run_search does with a ControlInbox between polls
+        inbox = tuning.ControlInbox(run_dir)
+        while not done.wait(0.1):
+            for request in inbox.take():
+                taken.append(request)
+                inbox.answer(request.request_id, "applied",
+                             f"learning_rate={request.changes['learning_rate']:g} from epoch 3",
+                             3)
+
+    thread = threading.Thread(target=driver, daemon=True)
+    thread.start()
+    try:
+        browser.open(job_server.url + "/")
+        browser.type_into("#token", token)
+        browser.eval("document.getElementById('save-token').click()")
+        browser.wait(f"{text('#user')}.includes('signed in as frank')", what="sign-in")
+        browser.eval(f"location.hash = '#/jobs/{job_id}'")
+        trial = search.start()
+        search.epoch(trial, 0.80)
+        browser.wait("!document.getElementById('tune-form').hidden", what="live-change control")
+        assert browser.eval("document.getElementById('tune-trial').value") == trial
+        browser.type_into("#tune-lr", "0.0005")
+        browser.eval("document.getElementById('tune-btn').click()")
+        browser.wait(f"{text('#tune-answer')}.includes('applied')", what="the search's answer")
+        assert "from epoch 3" in browser.eval(text("#tune-answer"))
+        assert [(r.trial_id, r.changes) for r in taken] == [(trial, {"learning_rate": 0.0005})]
+        search.finish(trial, TrialState.COMPLETE)
+        browser.wait("document.getElementById('tune-form').hidden", what="control hidden")
+    finally:
+        done.set()
+        thread.join(5)
