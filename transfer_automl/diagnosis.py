@@ -35,6 +35,12 @@ COLOUR = {Verdict.DIVERGING: "red", Verdict.OVERFITTING: "yellow", Verdict.UNDER
           Verdict.CONVERGED: "green", Verdict.IMPROVING: "green", Verdict.TOO_SHORT: "white"}
 
 
+#: Why a running trial with this verdict is worth stopping now (its best epoch is kept).
+STOP_BECAUSE = {Verdict.DIVERGING: "its loss is blowing up",
+                Verdict.OVERFITTING: "validation stopped improving while training fits on",
+                Verdict.CONVERGED: "its validation curve has flattened"}
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     verdict: Verdict
@@ -43,6 +49,17 @@ class Diagnosis:
 
     def __str__(self) -> str:
         return f"{self.verdict.value}: {self.advice}"
+
+    @property
+    def light(self) -> str:
+        """The traffic light: ``red`` (diverging), ``amber`` (overfitting, underfitting),
+        ``green`` (converged, still improving) or ``grey`` (too short to tell)."""
+        return {"yellow": "amber", "white": "grey"}.get(self.colour, self.colour)
+
+    def stop_suggestion(self) -> str | None:
+        """For a running trial: why stopping it now loses nothing, or None to let it run."""
+        because = STOP_BECAUSE.get(self.verdict)
+        return f"stop it now: {because} (its best epoch is kept)" if because else None
 
 
 def _diagnosis(verdict: Verdict) -> Diagnosis:

@@ -63,4 +63,5 @@ def open_session(files: RunFiles, data, space: SearchSpace, cache: Path, *, seed
     context = TrialContext(str(files.manifest), str(files.run_dir),
                            str(cache / "features") if feature_cache else "",
                            str(cache / "backbones"), cv_folds=cv_folds, fold_seed=seed)
-    return RunSession(files, data, Study(space, seed=seed, schedule=schedule), context, cache)
+    study = Study(space, seed=seed, schedule=schedule, run_id=files.run_id)
+    return RunSession(files, data, study, context, cache)

@@ -59,12 +59,15 @@ class Study:
         history: observations from elsewhere that inform the sampler.
         schedule: a multi-fidelity schedule (cheap trials first); None samples the whole
             space from the start.
+        run_id: the run this study is the search of ("" when it has none), for messages
+            that name it.
     """
 
     def __init__(self, space: SearchSpace, sampler: Sampler | None = None, seed: int = 0,
                  history: Sequence[Observation] = (),
-                 schedule: FidelitySchedule | None = None) -> None:
+                 schedule: FidelitySchedule | None = None, run_id: str = "") -> None:
         self.space = space
+        self.run_id = run_id  # the run on disk this study belongs to, if any
         self.schedule = schedule
         self.sampler = sampler or TPESampler()
         self.seed = seed
@@ -141,6 +144,7 @@ class Study:
         rows = []
         for r in self.trials.values():
             res = r.result
+            verdict = diagnose_trial(r.spec.config, r.epochs)
             rows.append({
                 "trial": r.spec.trial_id,
                 "status": r.state.value,
@@ -152,7 +156,9 @@ class Study:
                 "origin": r.spec.origin,
                 "parent": r.spec.parent,
                 "reason": res.reason if res else "",
-                "diagnosis": str(diagnose_trial(r.spec.config, r.epochs)),
+                "diagnosis": str(verdict),
+                "light": verdict.light,
+                "suggest_stop": None if r.state.finished else verdict.stop_suggestion(),
                 "config": self.space.active(r.spec.config),
             })
         rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["trial"]))

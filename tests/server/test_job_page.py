@@ -200,9 +200,13 @@ def test_a_running_trial_is_retuned_from_the_job_page(job_server, store, browser
         while not done.wait(0.1):
             for request in inbox.take():
                 taken.append(request)
-                inbox.answer(request.request_id, "applied",
-                             f"learning_rate={request.changes['learning_rate']:g} from epoch 3",
-                             3)
+                if request.stop:
+                    inbox.answer(request.request_id, "stopping",
+                                 f"{request.trial_id} stops after its current epoch")
+                else:
+                    inbox.answer(request.request_id, "applied",
+                                 f"learning_rate={request.changes['learning_rate']:g} "
+                                 f"from epoch 3", 3)
 
     thread = threading.Thread(target=driver, daemon=True)
     thread.start()
@@ -221,6 +225,21 @@ def test_a_running_trial_is_retuned_from_the_job_page(job_server, store, browser
         browser.wait(f"{text('#tune-answer')}.includes('applied')", what="the search's answer")
         assert "from epoch 3" in browser.eval(text("#tune-answer"))
         assert [(r.trial_id, r.changes) for r in taken] == [(trial, {"learning_rate": 0.0005})]
+        # the live monitor: a flat curve turns the light green and suggests a stop, which
+        # one click accepts
+        assert attr(browser, f"#trials-body tr[data-trial='{trial}'] .light", "class") \
+            == "light light-grey"  # one epoch: too short to tell
+        for _ in range(4):
+            search.epoch(trial, 0.80)
+        browser.wait(f"document.querySelector(\"#trials-body tr[data-trial='{trial}'] "
+                     f"button.accept-stop\") !== null", what="stop suggestion")
+        row = browser.eval(text(f"#trials-body tr[data-trial='{trial}']"))
+        assert "converged" in row and "its best epoch is kept" in row
+        assert attr(browser, f"#trials-body tr[data-trial='{trial}'] .light", "class") \
+            == "light light-green"
+        browser.eval("document.querySelector('button.accept-stop').click()")
+        browser.wait(f"{text('#tune-answer')}.includes('stopping')", what="stop accepted")
+        assert taken[-1].trial_id == trial and taken[-1].stop
         search.finish(trial, TrialState.COMPLETE)
         browser.wait("document.getElementById('tune-form').hidden", what="control hidden")
     finally:

@@ -10,7 +10,7 @@ from rich.table import Table
 from transfer_automl.diagnosis import COLOUR, diagnose_trial
 from transfer_automl.space import fused_backbones
 from transfer_automl.tracking import Tracker
-from transfer_automl.tracking.console import clock
+from transfer_automl.tracking.console import clock, live_diagnosis
 
 console = Console()
 console.soft_wrap = not console.is_terminal  # a pipe or log file: paths are not wrapped
@@ -48,6 +48,7 @@ class Progress(Tracker):
         self.status = console.status("starting", spinner="dots")
         self.status.start()
         self.started = time.monotonic()
+        self._verdicts: dict = {}  # trial id -> the last diagnosis shown for it
 
     def on_planned(self, event) -> None:
         console.print(event.message)
@@ -66,10 +67,22 @@ class Progress(Tracker):
     def on_epoch(self, event) -> None:
         record, (head, best_text) = event.trial, self._head(event)
         e = record.epochs[-1]
+        self._monitor(event, head)
         config = record.spec.config
         total = 1 if config.get("optimizer") == "lbfgs" else config["epochs"]  # solved at once
         self.status.update(f"{head} {record.spec.trial_id} epoch {e.epoch}/{total} "
                            f"val_acc {e.val_accuracy:.4f} | best so far {best_text}")
+
+    def _monitor(self, event, head: str) -> None:
+        """A line when a running trial's diagnosis changes: its traffic light, the advice,
+        and a stop suggestion with the command that accepts it."""
+        changed = live_diagnosis(event, self._verdicts)
+        if changed is None:
+            return
+        verdict, suggestion = changed
+        console.print(f"{head} {event.trial.spec.trial_id} epoch {event.trial.epochs[-1].epoch}: "
+                      f"[{verdict.colour}]●[/] {verdict}"
+                      + (f" | suggest: {suggestion}" if suggestion else ""), highlight=False)
 
     def on_trial_finished(self, event) -> None:
         record, (head, best_text) = event.trial, self._head(event)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from transfer_automl.diagnosis import Verdict, diagnose_trial
 from transfer_automl.tracking.base import Tracker
 
 
@@ -37,6 +38,23 @@ def clock(event, max_trials: int | None, time_budget_s: float | None) -> str:
     return f"[{', '.join(parts)}]{trial}" + (f"/{max_trials}" if trial and max_trials else "")
 
 
+def live_diagnosis(event, shown: dict):
+    """For an epoch of a running trial: ``(diagnosis, stop suggestion or None)`` when its
+    diagnosis differs from the last one shown (recorded in ``shown``), else None. The
+    suggestion names the command that accepts it."""
+    record = event.trial
+    verdict = diagnose_trial(record.spec.config, record.epochs)
+    tid = record.spec.trial_id
+    if verdict.verdict is Verdict.TOO_SHORT or shown.get(tid) == verdict.verdict:
+        return None
+    shown[tid] = verdict.verdict
+    suggestion = verdict.stop_suggestion()
+    if suggestion:
+        run = getattr(event.study, "run_id", "") or "RUN_ID"
+        suggestion += f"; accept: transfer-automl tune {run} {tid} --stop"
+    return verdict, suggestion
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 90 else f"{seconds / 60:.0f}m"
 
@@ -48,12 +66,22 @@ class ConsoleProgress(Tracker):
                  stream: TextIO | None = None) -> None:
         self.max_trials, self.time_budget_s = max_trials, time_budget_s
         self.stream = stream
+        self._verdicts: dict = {}  # trial id -> the last diagnosis shown for it
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream or sys.stderr, flush=True)
 
     def on_planned(self, event) -> None:
         self._print(event.message)
+
+    def on_epoch(self, event) -> None:
+        changed = live_diagnosis(event, self._verdicts)
+        if changed is not None:
+            verdict, suggestion = changed
+            self._print(f"{clock(event, self.max_trials, self.time_budget_s)} "
+                        f"{event.trial.spec.trial_id} epoch {event.trial.epochs[-1].epoch}: "
+                        f"[{verdict.light}] {verdict}" + (f" | suggest: {suggestion}"
+                                                          if suggestion else ""))
 
     def on_trial_finished(self, event) -> None:
         record, best = event.trial, event.study.best()

@@ -49,6 +49,15 @@ function note(r) {
   return `${diagnosis} — ${reason}`;
 }
 
+// The live monitor: a traffic light per trial, and for a running trial that has nothing
+// more to gain, the suggestion to stop it with a button that accepts it.
+function diagnosisCell(r) {
+  const light = el("span", { class: "light light-" + (r.light || "grey"), title: r.diagnosis || "" });
+  if (r.status !== "running" || !r.suggest_stop) return el("td", {}, light, " ", note(r));
+  return el("td", {}, light, " ", note(r), el("div", { class: "suggest" }, "Suggested: " + r.suggest_stop + " ",
+    el("button", { type: "button", class: "accept-stop", "data-trial": r.trial }, "Stop it")));
+}
+
 function renderTrials(rows) {
   const open = new Set([...document.querySelectorAll("#trials-body details[open]")]
     .map((d) => d.closest("tr").getAttribute("data-trial")));
@@ -57,7 +66,7 @@ function renderTrials(rows) {
     el("td", {}, el("span", { class: "status st-" + r.status }, r.status)),
     el("td", {}, fmt(r.score)), el("td", {}, String(r.epochs_run)),
     el("td", {}, r.cost_s === null || r.cost_s === undefined ? "-" : Number(r.cost_s).toFixed(1)),
-    el("td", {}, r.fidelity), el("td", {}, r.origin), configCell(r), el("td", {}, note(r)))));
+    el("td", {}, r.fidelity), el("td", {}, r.origin), configCell(r), diagnosisCell(r))));
   for (const d of document.querySelectorAll("#trials-body details")) { // kept open across updates
     if (open.has(d.closest("tr").getAttribute("data-trial"))) d.open = true;
   }
@@ -225,6 +234,12 @@ $("tune-form").addEventListener("submit", (ev) => {
   sendTune(body);
 });
 $("tune-stop-btn").addEventListener("click", () => sendTune({ stop: true }));
+$("trials-body").addEventListener("click", (ev) => { // accepting a stop suggestion
+  const button = ev.target.closest("button.accept-stop");
+  if (!button) return;
+  $("tune-trial").value = button.getAttribute("data-trial");
+  sendTune({ stop: true });
+});
 
 $("cancel-btn").addEventListener("click", async () => {
   if (!shown) return; // the job is still loading
