@@ -171,7 +171,7 @@ LAYERS = [
     {"pretrained", "knowledge_base", "transfer_automl.data", "transfer_automl.preprocessing",
      "transfer_automl.diagnosis", "transfer_automl.run", "transfer_automl.schedule",
      "transfer_automl.samplers", "transfer_automl.options", "transfer_automl.portfolio",
-     "transfer_automl.tuning",
+     "transfer_automl.tuning", "transfer_automl.radon",
      "transfer_automl.demo"},
     {"transfer_automl.training", "transfer_automl.embedding", "transfer_automl.executors"},
     {"transfer_automl.study", "transfer_automl.pruners", "transfer_automl.search",
