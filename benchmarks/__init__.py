@@ -24,6 +24,7 @@ SUITES = {
     "build_seed_kb": "benchmarks.build_seed_kb",
     "meta_dataset": "benchmarks.meta_dataset",
     "transfer": "benchmarks.transfer_replay",
+    "radon_machine": "benchmarks.radon_machine",
 }
 
 

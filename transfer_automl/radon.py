@@ -189,6 +189,16 @@ class RadonMachine:
                                   for c in range(len(self.classes_))])
         return self
 
+    def whole_data_weights(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The machine's learner on all of ``x`` at once (after :meth:`fit`, on its
+        projection): what the partitions approximate, shaped like ``weights_``."""
+        labels = np.searchsorted(self.classes_, np.asarray(y))
+        with tempfile.TemporaryDirectory(prefix="radon-") as tmp:
+            path = str(Path(tmp) / "rows.npy")
+            np.save(path, np.hstack([self._project(x), labels[:, None]]).astype(np.float32))
+            return _fit_partition(_Partition(path, np.arange(len(labels)), len(self.classes_),
+                                             self.C, self.seed))
+
     def _project(self, x: np.ndarray) -> np.ndarray:
         return self.pca_.transform((np.asarray(x, np.float32) - self.mean_) / self.scale_)
 

@@ -310,3 +310,12 @@ def test_transfer_replay_reads_the_same_table_from_a_kb(tmp_path):
         assert np.array_equal(got.scores, expected.scores)
         assert np.array_equal(got.costs, expected.costs)
         np.testing.assert_allclose(got.embeddings, expected.embeddings, rtol=1e-6)
+
+
+def test_radon_machine(quick, tmp_path):
+    assert quick("radon_machine") == 0
+    (row,) = rows(tmp_path / "radon_machine.csv")
+    assert row["size"] == "100%+flips" and int(row["partitions"]) == int(row["dims"]) + 3
+    assert all(0.0 <= float(row[k]) <= 1.0 for k in ("full_acc", "same_acc", "avg_acc",
+                                                       "radon_acc"))
+    assert "| colours | 100%+flips |" in (tmp_path / "radon_machine.md").read_text()
