@@ -49,8 +49,10 @@ def kb_table(kb: str | Path) -> tuple[dict[str, dict[str, tuple[float, float]]],
 
 
 class KnowledgeBasePriors:
-    """``method(meta, query) -> order``: the KB's prior points first (as many as it ranks),
-    then the rest in portfolio order."""
+    """``method(meta, query) -> order``: what ``fit_auto(warm_start="auto")`` enqueues first,
+    from a knowledge base holding the other datasets' portfolio rows (and the same rows as
+    their searches' trials): the product's portfolio priors, or its nearest-trial priors
+    where those find nothing; then the rest in portfolio order."""
 
     def __init__(self) -> None:
         from transfer_automl.portfolio import portfolio
@@ -63,7 +65,17 @@ class KnowledgeBasePriors:
 
         space = default_space(("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"))
         key = {json.dumps(self.configs[c], sort_keys=True): i for i, c in enumerate(meta.configs)}
+        from knowledge_base.portfolio_priors import portfolio_priors
+
         with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(Path(tmp) / "kb.sqlite") as kb:
+            kb.add_portfolio_rows([
+                {"portfolio_version": 1, "config_id": config_id,
+                 "config": self.configs[config_id], "dataset": name,
+                 "fingerprint": f"replay-{name}", "embedding": meta.embeddings[d],
+                 "state": "complete", "score": float(meta.scores[d, c]),
+                 "wall_s": float(meta.costs[d, c])}
+                for d, name in enumerate(meta.datasets)
+                for c, config_id in enumerate(meta.configs)])
             for d, name in enumerate(meta.datasets):
                 dataset_id = kb.add_dataset(name, f"replay-{name}", meta.embeddings[d])
                 kb.start_run(f"run-{name}", dataset_id)
@@ -73,7 +85,8 @@ class KnowledgeBasePriors:
                         "status": "complete", "score": float(meta.scores[d, c]),
                         "cost": float(meta.costs[d, c])})
                 kb.finish_run(f"run-{name}")
-            found = priors(kb.match(query), kb, space, n_points=len(meta.configs))
+            found = (portfolio_priors(kb, query, space, n_points=len(meta.configs))
+                     or priors(kb.match(query), kb, space, n_points=len(meta.configs)))
         order = []
         for point in found.points:
             index = key.get(json.dumps(dict(point.config), sort_keys=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ class WarmStart:
         points: prior configurations enqueued first.
         history: number of neighbour trials given to TPE.
         kb: whether the search had a knowledge base at all (``kb=False``: it had none).
+        source: where the prior points came from: ``"trials"`` (the nearest datasets'
+            searches) or a phrase naming the portfolio meta-dataset.
     """
 
     mode: WarmStartMode
@@ -74,6 +76,7 @@ class WarmStart:
     points: int = 0
     history: int = 0
     kb: bool = True
+    source: str = "trials"
 
     def describe(self) -> str:
         if not self.kb:
@@ -88,7 +91,9 @@ class WarmStart:
         near = ", ".join(f"{n['name']} ({n['similarity']:.2f})" for n in g["neighbours"][:3])
         return (f"knowledge base: {where}{novel}; nearest: {near or '-'}; backbone "
                 f"{self.backbone.get('name')} ({self.backbone.get('why')}); warm start "
-                f"{self.mode.value}: {self.points} prior points, {self.history} prior trials")
+                f"{self.mode.value}: {self.points} prior points"
+                + (f" ({self.source})" if self.source != "trials" else "")
+                + f", {self.history} prior trials")
 
 
 def plan(store, embedding, space: SearchSpace,
@@ -113,12 +118,29 @@ def plan(store, embedding, space: SearchSpace,
         why = "default; " + ("unseen domain" if m.novel else "not enough evidence")
     p = make_priors(m, store, space)
     # Far from everything: the KB-wide points still transfer, the neighbours' history does not.
-    applied = mode
+    applied, source = mode, "trials"
     if mode is WarmStartMode.AUTO:
         applied = WarmStartMode.POINTS if m.novel else WarmStartMode.POINTS_HISTORY
+        p, source = _from_portfolio(store, embedding, space, p)
     best = m.best_group
     group = {"group_id": best.group_id if best else None,
              "distance": float(best.distance) if best else float("nan"), "novel": m.novel,
              "neighbours": [{"name": n.name, "distance": n.distance, "similarity": n.similarity}
                             for n in m.neighbours]}
-    return space, p, WarmStart(applied, group, {"name": space.default["backbone"], "why": why})
+    return space, p, WarmStart(applied, group, {"name": space.default["backbone"], "why": why},
+                               source=source)
+
+
+def _from_portfolio(store, embedding, space: SearchSpace, p):
+    """``warm_start="auto"``: what the transfer replay picked, the similarity-weighted greedy
+    portfolio over the meta-dataset, for the prior points, and its nearest datasets' rows
+    ahead of the neighbours' trials for TPE; the trial-based priors where the meta-dataset
+    knows too little. Returns the priors and a phrase saying which."""
+    from knowledge_base.portfolio_priors import portfolio_priors
+
+    found = portfolio_priors(store, embedding, space, n_points=max(3, len(p.points)))
+    if found is None or not found.points:
+        return p, "trials"
+    phrase = (f"similarity-greedy portfolio over {len(found.datasets)} datasets of the "
+              f"meta-dataset, nearest {', '.join(found.datasets[:2])}")
+    return replace(p, points=found.points, history=found.history + tuple(p.history)), phrase

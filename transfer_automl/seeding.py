@@ -46,12 +46,12 @@ def to_dict(warm: WarmStart, p) -> dict[str, Any]:
     points = [{"config": dict(pt.config), "source": pt.source} for pt in (p.points if p else ())]
     history = [{"config": dict(o.config), "score": o.score} for o in (p.history if p else ())]
     return {"mode": warm.mode.value, "group": warm.group, "backbone": warm.backbone,
-            "points": points, "history": history, "kb": warm.kb}
+            "points": points, "history": history, "kb": warm.kb, "source": warm.source}
 
 
 def from_dict(data: dict[str, Any]) -> tuple[WarmStart, SavedPriors]:
     warm = WarmStart(WarmStartMode(data["mode"]), data.get("group"), data.get("backbone", {}),
-                     kb=data.get("kb", True))
+                     kb=data.get("kb", True), source=data.get("source", "trials"))
     priors = SavedPriors(tuple(SavedPoint(p["config"], p["source"]) for p in data["points"]),
                          tuple(Observation(h["config"], h["score"]) for h in data["history"]))
     return warm, priors

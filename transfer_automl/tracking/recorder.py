@@ -150,8 +150,10 @@ class RunRecorder(Tracker):
 
 
 def _learned(trial) -> bool:
-    """Whether a finished trial is something the knowledge base can learn from."""
+    """Whether a finished trial is something the knowledge base can learn from: it scored,
+    completed or stopped early (a stalled curve's best epoch is a fair score too)."""
     from transfer_automl.trial import TrialState
 
     result = trial.result
-    return result is not None and result.state == TrialState.COMPLETE and result.score is not None
+    return (result is not None and result.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            and result.score is not None)
