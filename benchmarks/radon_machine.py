@@ -15,7 +15,7 @@ seed) pairs are kept in the CSV and skipped.
     transfer-automl benchmark radon_machine --datasets food10 clothing10 sign_language_digits
 
 Writes ``radon_machine.csv`` and ``radon_machine.md``. ``--quick``: the generated ``colours``
-dataset at small sizes.
+dataset at small sizes, without Spark.
 """
 
 from __future__ import annotations
@@ -196,6 +196,8 @@ def run(args) -> int:
         return 0
     spark = None
     try:
+        if args.quick:  # a smoke run: the Spark path is tested on its own (tests/test_radon.py)
+            raise RuntimeError("not started for --quick")
         from transfer_automl.executors.spark_session import default_conf, get_or_create
 
         spark, _ = get_or_create("local[2]", {"spark.ui.showConsoleProgress": "false"},
