@@ -118,6 +118,15 @@ def test_a_running_trial_is_retuned_from_outside_the_search(executor, tmp_path, 
     # a branch of the lineage, and the state before it can be restored
     tree = RunHistory.load(find_run(tmp_path / "runs", run_id)).tree()
     assert tree[f"{trial_id}@1"].parent == trial_id
+    if executor == "local":  # the command line shows the branch too
+        from typer.testing import CliRunner
+
+        from transfer_automl.cli import app
+
+        shown = CliRunner().invoke(app, ["history", run_id, "--cache-dir", str(tmp_path)])
+        assert shown.exit_code == 0, shown.output
+        assert f"live change at {trial_id} epoch {change['epoch']}" in shown.output
+        assert "lr=0.003" in shown.output
     before = restore(run_id, trial_id, runs_dir=tmp_path / "runs", before_tuning=1)
     assert before.checkpoint == __import__("pathlib").Path(change["checkpoint"])
     assert len(before.result.history) == change["epoch"] - 1
