@@ -28,6 +28,14 @@ def trial_seed(base: int, number: int) -> int:
     return int(np.random.SeedSequence([base, number]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def _last_epoch(record) -> bool:
+    """Whether a running trial has nothing left to stop (one exact solve, or its last
+    epoch reported)."""
+    config = record.spec.config
+    return (config.get("optimizer") == "lbfgs"
+            or len(record.epochs) >= int(config.get("epochs") or 0))
+
+
 @dataclass
 class TrialRecord:
     """The driver's view of one trial: its spec, live metrics and final result."""
@@ -158,7 +166,8 @@ class Study:
                 "reason": res.reason if res else "",
                 "diagnosis": str(verdict),
                 "light": verdict.light,
-                "suggest_stop": None if r.state.finished else verdict.stop_suggestion(),
+                "suggest_stop": None if r.state.finished or _last_epoch(r)
+                else verdict.stop_suggestion(),
                 "config": self.space.active(r.spec.config),
             })
         rows.sort(key=lambda row: (row["score"] is None, -(row["score"] or 0.0), row["trial"]))

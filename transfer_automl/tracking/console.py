@@ -43,12 +43,17 @@ def live_diagnosis(event, shown: dict):
     diagnosis differs from the last one shown (recorded in ``shown``), else None. The
     suggestion names the command that accepts it."""
     record = event.trial
-    verdict = diagnose_trial(record.spec.config, record.epochs)
+    config = record.spec.config
+    if config.get("optimizer") == "lbfgs":  # one exact solve: its finished line says it
+        return None
+    verdict = diagnose_trial(config, record.epochs)
     tid = record.spec.trial_id
     if verdict.verdict is Verdict.TOO_SHORT or shown.get(tid) == verdict.verdict:
         return None
     shown[tid] = verdict.verdict
     suggestion = verdict.stop_suggestion()
+    if suggestion and len(record.epochs) >= int(config.get("epochs") or 0):
+        suggestion = None  # its last epoch: nothing left to stop
     if suggestion:
         run = getattr(event.study, "run_id", "") or "RUN_ID"
         suggestion += f"; accept: transfer-automl tune {run} {tid} --stop"
