@@ -42,17 +42,22 @@ def learned_ranker(meta: rm.Meta, query: np.ndarray) -> list[int]:
     """A ranker learned over (dataset embedding, configuration), in the spirit of ZAP: a
     random forest predicts a configuration's normalised score on a dataset from the dataset's
     embedding and the configuration's identity; configurations by predicted score."""
+    from sklearn.decomposition import PCA
     from sklearn.ensemble import RandomForestRegressor
 
     n_data, n_conf = meta.scores.shape
     norm = rm.normalised(meta.scores)
     onehot = np.eye(n_conf)
-    x = np.array([np.concatenate([meta.embeddings[d], onehot[c]])
+    # the embeddings have thousands of dimensions and the meta-dataset a dozen datasets: the
+    # forest sees their first few principal components (fitted on the known datasets)
+    pca = PCA(n_components=min(6, n_data - 1)).fit(meta.embeddings)
+    known, asked = pca.transform(meta.embeddings), pca.transform(query[None, :])[0]
+    x = np.array([np.concatenate([known[d], onehot[c]])
                   for d in range(n_data) for c in range(n_conf)])
     y = norm.reshape(-1)
-    forest = RandomForestRegressor(n_estimators=60, min_samples_leaf=2, random_state=0,
-                                   n_jobs=1).fit(x, y)
-    query_rows = np.array([np.concatenate([query, onehot[c]]) for c in range(n_conf)])
+    forest = RandomForestRegressor(n_estimators=50, min_samples_leaf=2, max_features=0.5,
+                                   random_state=0, n_jobs=1).fit(x, y)
+    query_rows = np.array([np.concatenate([asked, onehot[c]]) for c in range(n_conf)])
     return list(np.argsort(-forest.predict(query_rows), kind="stable"))
 
 
